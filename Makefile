@@ -1,0 +1,87 @@
+# moscow-time: see README.md. POSIX make; every variable can be overridden.
+.POSIX:
+
+VERSION   = 0.1.0
+PREFIX    = /usr/local
+MANPREFIX = $(PREFIX)/share/man
+CC        = cc
+HOSTCC    = cc
+CPPFLAGS  = -D_POSIX_C_SOURCE=200809L -DVERSION=\"$(VERSION)\"
+CFLAGS    = -std=c99 -pedantic -Wall -Wextra -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables
+LDFLAGS   =
+# Sections the program does not use are dropped; text and read-only data share
+# pages instead of each being padded to its own 4 KiB (still never writable).
+LDSIZE    = -Wl,--gc-sections -Wl,-z,noseparate-code
+# wasm32-wasi with Debian's clang-19, lld-19 and wasi-libc (Spin 3 rejects
+# modules from clang older than 15.0.7).
+WASI_CC      = clang-19
+WASI_SYSROOT = /usr
+WASI_CFLAGS  = --target=wasm32-wasi --sysroot=$(WASI_SYSROOT) -std=c99 -Wall -Wextra -Oz -flto
+WASI_LDFLAGS = -fuse-ld=lld -Wl,--gc-sections -Wl,--strip-all
+# libFuzzer and the sanitizers come with clang-19.
+FUZZ_CC   = clang-19
+SAN_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_SECONDS = 20
+
+all: cgi
+
+cgi: cgi.c render.h templates/index.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ cgi.c $(LDFLAGS) $(LDSIZE)
+
+wasm: cgi.wasm
+
+cgi.wasm: cgi.c render.h templates/index.h
+	$(WASI_CC) $(CPPFLAGS) $(WASI_CFLAGS) -o $@ cgi.c $(WASI_LDFLAGS)
+
+# The page is compiled in: templates/embed turns it into C at build time.
+templates/embed: templates/embed.c
+	$(HOSTCC) -O2 -o $@ templates/embed.c -lm
+
+templates/index.h: templates/index.html templates/embed
+	templates/embed page < templates/index.html > $@.tmp
+	mv $@.tmp $@
+
+run: cgi
+	MODE=once ./cgi
+
+# ---- tests: `make deps check` installs what they need and runs them all ----
+
+deps:
+	sh tests/deps.sh
+
+tests/unit/t_render: tests/unit/t_render.c render.h
+	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_render.c
+
+tests/cgi-san: cgi.c render.h templates/index.h
+	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ cgi.c
+
+tests/fuzz/fuzz_cgi: tests/fuzz/fuzz_cgi.c cgi.c render.h templates/index.h
+	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_cgi.c
+
+tests/cgi-names.wasm: cgi.c render.h templates/index.h
+	$(WASI_CC) $(CPPFLAGS) $(WASI_CFLAGS) -o $@ cgi.c -fuse-ld=lld -Wl,--gc-sections
+
+check: cgi cgi.wasm tests/unit/t_render tests/cgi-san tests/fuzz/fuzz_cgi tests/cgi-names.wasm
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/check.sh
+
+test: check
+
+fuzz: tests/fuzz/fuzz_cgi
+
+lint:
+	mandoc -Tlint -W warning cgi.1
+
+install: cgi
+	mkdir -p "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(MANPREFIX)/man1"
+	cp -f cgi "$(DESTDIR)$(PREFIX)/bin/"
+	cp -f cgi.1 "$(DESTDIR)$(MANPREFIX)/man1/"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/cgi" "$(DESTDIR)$(MANPREFIX)/man1/cgi.1"
+
+clean:
+	rm -f cgi cgi.wasm templates/embed templates/index.h templates/index.h.tmp
+	rm -f tests/unit/t_render tests/cgi-san tests/fuzz/fuzz_cgi tests/cgi-names.wasm
+	rm -rf tests/.build
+
+.PHONY: all wasm run deps check test fuzz lint install uninstall clean

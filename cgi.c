@@ -1,0 +1,606 @@
+/*
+ * cgi.c: moscow-time, the current time in Moscow, as one CGI/1.1 program
+ * (RFC 3875) for every host: Apache, lighttpd, nginx + fcgiwrap, Spin's
+ * WAGI executor (built as cgi.wasm), serve, and a shell (MODE=once).
+ *
+ * One request is three steps: read the CGI variables (the only part that
+ * differs by platform: getenv natively, a static buffer on WASI), decide
+ * the response (handle(), pure), write it once (emit()). The response is
+ * rendered into static buffers and the program never allocates, which keeps
+ * cgi.wasm clear of the heap bug in Spin's preview1 adapter.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/uio.h>
+
+#include "render.h"
+
+#ifndef VERSION
+#define VERSION "0.1.0"
+#endif
+
+/*
+ * Limits. A path or SCRIPT_NAME longer than PATH_MAX_BYTES gets a 400;
+ * BODY_MAX holds the page with a SCRIPT_NAME of PATH_MAX_BYTES escaped in
+ * its three places (6 bytes per byte at worst), so a full buffer, which
+ * would give a 500, is a bug and not an input.
+ */
+#define PATH_MAX_BYTES	1024		/* bytes of PATH_INFO, X_RAW_PATH_INFO, SCRIPT_NAME */
+#define BODY_MAX	(32 * 1024)	/* bytes of a rendered body */
+#define HEAD_MAX	1024		/* bytes of the response header block */
+
+#define ALLOWED		"GET, HEAD, OPTIONS"
+#define CSP_COMMON	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+enum status {
+	S_OK = 200,
+	S_NO_CONTENT = 204,
+	S_BAD_REQUEST = 400,
+	S_NOT_FOUND = 404,
+	S_METHOD_NOT_ALLOWED = 405,
+	S_INTERNAL = 500
+};
+
+/* Slots of templates/index.html; the generated index.h names them. */
+enum slot { SLOT_END, SLOT_ISO, SLOT_TIME, SLOT_DATE, SLOT_BASE, SLOT_DATA };
+#include "templates/index.h"
+
+/* The CGI variables a request is decided on; NULL when unset. */
+struct cgireq {
+	const char	*method;	/* REQUEST_METHOD */
+	const char	*path_info;	/* PATH_INFO, decoded by the host */
+	const char	*raw_path;	/* X_RAW_PATH_INFO (WAGI), not decoded */
+	const char	*script_name;	/* SCRIPT_NAME: prefix of every link */
+};
+
+/* A decided response; the body is already rendered into body. */
+struct resp {
+	enum status	 status;
+	const char	*ctype;		/* NULL: no body at all (204) */
+	const char	*csp;
+	int		 allow;		/* send Allow */
+	int		 head;		/* HEAD: headers only */
+	struct buf	 body;
+};
+
+/* What the page's slots are filled from. */
+struct page {
+	int64_t		 t;
+	struct civil	 c;
+	const char	*base;		/* SCRIPT_NAME */
+	size_t		 baselen;
+};
+
+static const char *
+status_text(enum status s)
+{
+	switch (s) {
+	case S_OK:			return "OK";
+	case S_NO_CONTENT:		return "No Content";
+	case S_BAD_REQUEST:		return "Bad Request";
+	case S_NOT_FOUND:		return "Not Found";
+	case S_METHOD_NOT_ALLOWED:	return "Method Not Allowed";
+	case S_INTERNAL:		return "Internal Server Error";
+	}
+	return "Internal Server Error";
+}
+
+/* ---- Deciding ------------------------------------------------------ */
+
+/* 1 if the path is /api or under /api/: its errors are JSON, else HTML. */
+static int
+is_api(const char *p, size_t n)
+{
+	return n >= 4 && memcmp(p, "/api", 4) == 0 && (n == 4 || p[4] == '/');
+}
+
+static void
+fill_page(struct buf *b, int slot, const void *arg)
+{
+	const struct page *pg = arg;
+
+	switch (slot) {
+	case SLOT_ISO:
+		render_ymd(b, &pg->c);
+		buf_add(b, "T", 1);
+		render_hms(b, &pg->c);
+		buf_str(b, "+03:00");
+		break;
+	case SLOT_TIME:
+		render_hms(b, &pg->c);
+		break;
+	case SLOT_DATE:
+		render_longdate(b, &pg->c);
+		break;
+	case SLOT_BASE:
+		render_esc(b, ESC_HTML, pg->base, pg->baselen);
+		break;
+	case SLOT_DATA:
+		buf_str(b, "{\"api\":\"");
+		render_esc(b, ESC_JS, pg->base, pg->baselen);
+		buf_str(b, "/api/time\",\"timestamp\":");
+		buf_int(b, pg->t, 1);
+		buf_add(b, "}", 1);
+		break;
+	}
+}
+
+/*
+ * Render an error response: JSON under /api, a small HTML page elsewhere.
+ * path (NULL: not shown) and base (NULL: no link) have been validated.
+ */
+static void
+fail(struct resp *r, enum status s, int api, const char *why,
+    const char *path, size_t pathlen, const char *base, size_t baselen)
+{
+	r->status = s;
+	r->csp = "default-src 'none'; " CSP_COMMON;
+	r->body.len = 0;
+	r->body.full = 0;
+	if (api) {
+		r->ctype = "application/json; charset=utf-8";
+		buf_str(&r->body, "{\"status\":");
+		buf_uint(&r->body, (uint64_t)s, 1);
+		buf_str(&r->body, ",\"error\":\"");
+		buf_str(&r->body, status_text(s));
+		buf_str(&r->body, "\",\"detail\":\"");
+		buf_str(&r->body, why);
+		if (path != NULL) {
+			buf_str(&r->body, "\",\"path\":\"");
+			render_esc(&r->body, ESC_JSON, path, pathlen);
+		}
+		buf_str(&r->body, "\"}\n");
+		return;
+	}
+	r->ctype = "text/html; charset=utf-8";
+	buf_str(&r->body, "<!doctype html>\n<html lang=\"en\">\n"
+	    "<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
+	    "content=\"width=device-width, initial-scale=1\">\n<title>");
+	buf_uint(&r->body, (uint64_t)s, 1);
+	buf_add(&r->body, " ", 1);
+	buf_str(&r->body, status_text(s));
+	buf_str(&r->body, "</title>\n<h1>");
+	buf_uint(&r->body, (uint64_t)s, 1);
+	buf_add(&r->body, " ", 1);
+	buf_str(&r->body, status_text(s));
+	buf_str(&r->body, "</h1>\n<p>");
+	buf_str(&r->body, why);
+	if (path != NULL) {
+		buf_str(&r->body, ": <code>");
+		render_esc(&r->body, ESC_HTML, path, pathlen);
+		buf_str(&r->body, "</code>");
+	}
+	buf_str(&r->body, ".</p>\n");
+	if (base != NULL) {
+		buf_str(&r->body, "<p><a href=\"");
+		render_esc(&r->body, ESC_HTML, base, baselen);
+		buf_str(&r->body, "/\">Moscow time</a></p>\n");
+	}
+	buf_str(&r->body, "</html>\n");
+}
+
+/*
+ * Decide the response to q at time now into r, whose body buffer is set.
+ * Checks come in this order: the path and SCRIPT_NAME (400), the resource
+ * (404), the method (204 for OPTIONS, 405 for anything but GET and HEAD).
+ * Routing is by exact match, so "//", "." and ".." segments that a host
+ * left in place give 404 (RFC 3875 8.2).
+ */
+static void
+handle(const struct cgireq *q, int64_t now, struct resp *r)
+{
+	static char decoded[PATH_MAX_BYTES];
+	const char *m = q->method != NULL ? q->method : "";
+	const char *sn = q->script_name != NULL ? q->script_name : "";
+	const char *p = q->raw_path != NULL ? q->raw_path :
+	    q->path_info != NULL ? q->path_info : "";
+	size_t	 snlen = strlen(sn), plen = strlen(p);
+	long	 n;
+	int	 api = is_api(p, plen), page;
+	struct page pg;
+
+	r->status = S_OK;
+	r->allow = 0;
+	r->head = strcmp(m, "HEAD") == 0;
+
+	if (snlen > PATH_MAX_BYTES || has_ctl(sn, snlen)) {
+		fail(r, S_BAD_REQUEST, api, "SCRIPT_NAME is too long or holds "
+		    "a control character", NULL, 0, NULL, 0);
+		return;
+	}
+	if (plen > PATH_MAX_BYTES) {
+		fail(r, S_BAD_REQUEST, api, "The path is too long",
+		    NULL, 0, sn, snlen);
+		return;
+	}
+	/* WAGI hands over the raw path: decode it once, and only it. */
+	if (q->raw_path != NULL) {
+		if ((n = uri_decode(decoded, p, plen)) < 0) {
+			fail(r, S_BAD_REQUEST, api, "The path holds a malformed "
+			    "percent-escape", NULL, 0, sn, snlen);
+			return;
+		}
+		p = decoded;
+		plen = (size_t)n;
+		api = is_api(p, plen);
+	}
+	if (has_ctl(p, plen)) {
+		fail(r, S_BAD_REQUEST, api, "The path holds a control "
+		    "character", NULL, 0, sn, snlen);
+		return;
+	}
+
+	page = plen == 0 || (plen == 1 && p[0] == '/');
+	if (!page && !(plen == 9 && memcmp(p, "/api/time", 9) == 0)) {
+		fail(r, S_NOT_FOUND, api, "Nothing here", p, plen, sn, snlen);
+		return;
+	}
+	if (strcmp(m, "OPTIONS") == 0) {
+		r->status = S_NO_CONTENT;
+		r->ctype = NULL;
+		r->csp = "default-src 'none'; " CSP_COMMON;
+		r->allow = 1;
+		return;
+	}
+	if (strcmp(m, "GET") != 0 && !r->head) {
+		fail(r, S_METHOD_NOT_ALLOWED, !page, "This resource allows "
+		    "only " ALLOWED, NULL, 0, sn, snlen);
+		r->allow = 1;
+		return;
+	}
+
+	if (!page) {
+		r->ctype = "application/json; charset=utf-8";
+		r->csp = "default-src 'none'; " CSP_COMMON;
+		render_time_json(&r->body, now, 0);
+		return;
+	}
+	pg.t = now;
+	msk_from_unix(now, &pg.c);
+	pg.base = sn;
+	pg.baselen = snlen;
+	r->ctype = "text/html; charset=utf-8";
+	r->csp = "default-src 'none'; style-src " PAGE_STYLE_CSP
+	    "; script-src " PAGE_SCRIPT_CSP "; connect-src 'self'; " CSP_COMMON;
+	render_tmpl(&r->body, page_tmpl, fill_page, &pg);
+}
+
+/* Render the CGI header block for r (RFC 3875 6): CRLF, each field once. */
+static void
+render_head(struct buf *h, const struct resp *r)
+{
+	if (r->status != S_OK) {
+		buf_str(h, "Status: ");
+		buf_uint(h, (uint64_t)r->status, 1);
+		buf_add(h, " ", 1);
+		buf_str(h, status_text(r->status));
+		buf_str(h, "\r\n");
+	}
+	if (r->ctype != NULL) {
+		buf_str(h, "Content-Type: ");
+		buf_str(h, r->ctype);
+		buf_str(h, "\r\nContent-Length: ");
+		buf_uint(h, r->body.len, 1);
+		buf_str(h, "\r\n");
+	}
+	if (r->allow)
+		buf_str(h, "Allow: " ALLOWED "\r\n");
+	buf_str(h, "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Referrer-Policy: no-referrer\r\n"
+	    "Content-Security-Policy: ");
+	buf_str(h, r->csp);
+	buf_str(h, "\r\n\r\n");
+}
+
+/* ---- Writing ------------------------------------------------------- */
+
+/* Write all of iov to fd despite short writes and EINTR. 0, or -1. */
+static int
+write_all(int fd, struct iovec *iov, int cnt)
+{
+	ssize_t	 w;
+
+	while (cnt > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			cnt--;
+			continue;
+		}
+		if ((w = writev(fd, iov, cnt)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (cnt > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* One line on stderr: "cgi: a b\n". Best effort, as stderr may be gone. */
+static void
+msg(const char *a, const char *b)
+{
+	struct iovec iov[4] = {
+		{ (char *)"cgi: ", 5 }, { (char *)a, strlen(a) },
+		{ (char *)b, strlen(b) }, { (char *)"\n", 1 } };
+
+	(void)write_all(STDERR_FILENO, iov, 4);
+}
+
+/* Write the header block and, unless HEAD, the body, in one writev. */
+static void
+emit(struct resp *r)
+{
+	static char head[HEAD_MAX];
+	struct buf h;
+	struct iovec iov[2];
+
+	if (r->body.full) {
+		msg("response too large for its buffer", "");
+		fail(r, S_INTERNAL, 0, "The response did not fit", NULL, 0,
+		    NULL, 0);
+	}
+	buf_init(&h, head, sizeof(head));
+	render_head(&h, r);
+	iov[0].iov_base = h.p;
+	iov[0].iov_len = h.len;
+	iov[1].iov_base = r->body.p;
+	iov[1].iov_len = r->head || r->ctype == NULL ? 0 : r->body.len;
+	if (write_all(STDOUT_FILENO, iov, 2) == -1)
+		msg("cannot write the response", "");
+}
+
+/* ---- The platform: variables and arguments ------------------------- */
+
+#ifdef __wasi__
+#include <wasi/api.h>
+/*
+ * WASI: wasi-libc's getenv, environ and argv fill heap buffers, and heap
+ * growth corrupts the state of the preview1 adapter that Spin runs every
+ * module through. So the environment and the arguments are read straight
+ * into static buffers. ENV_BYTES_MAX is twice the adapter's cap on args
+ * plus environment (near 64 KiB).
+ */
+#define ENV_BYTES_MAX	(128 * 1024)	/* bytes of NAME=value\0 strings */
+#define ENV_VARS_MAX	2048		/* variables */
+#define ARG_BYTES_MAX	4096		/* bytes of arguments (--help, --version) */
+#define ARGS_MAX	16
+
+static char	*env_vars[ENV_VARS_MAX + 1];
+
+/*
+ * Read the environment once. 0, or -1 if it is unreadable or too large.
+ * The preview1 adapter (as jco runs it) writes no NUL after an empty value,
+ * so "A=" runs into the next variable: each entry is taken to end at the
+ * next one's start or at its first NUL, whichever comes first, and copied
+ * with a NUL of its own.
+ */
+static int
+env_load(void)
+{
+	static char raw[ENV_BYTES_MAX], text[ENV_BYTES_MAX + ENV_VARS_MAX];
+	__wasi_size_t count, size, i;
+	char	*p, *end, *o = text;
+
+	/* An empty environment is not asked for: some hosts refuse that. */
+	if (__wasi_environ_sizes_get(&count, &size) != 0 ||
+	    count > ENV_VARS_MAX || size > sizeof(raw) || (count > 0 &&
+	    __wasi_environ_get((uint8_t **)env_vars, (uint8_t *)raw) != 0))
+		return -1;
+	for (i = 0; i < count; i++) {
+		end = i + 1 < count ? env_vars[i + 1] : raw + size;
+		if (env_vars[i] < raw || end > raw + size || end < env_vars[i])
+			return -1;
+		for (p = env_vars[i], env_vars[i] = o; p < end && *p != '\0';)
+			*o++ = *p++;
+		*o++ = '\0';
+	}
+	env_vars[count] = NULL;
+	return 0;
+}
+
+static const char *
+env_get(const char *name)
+{
+	size_t	 n = strlen(name);
+	char	**e;
+
+	for (e = env_vars; *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+/* Read the arguments; returns argc, or -1. Only the CLI calls this. */
+static int
+args_load(char ***argvp)
+{
+	static char bytes[ARG_BYTES_MAX], *argv[ARGS_MAX + 1];
+	__wasi_size_t count, size;
+
+	if (__wasi_args_sizes_get(&count, &size) != 0 || count > ARGS_MAX ||
+	    size > sizeof(bytes) ||
+	    __wasi_args_get((uint8_t **)argv, (uint8_t *)bytes) != 0)
+		return -1;
+	argv[count] = NULL;
+	*argvp = argv;
+	return (int)count;
+}
+#else
+static int
+env_load(void)
+{
+	return 0;
+}
+
+static const char *
+env_get(const char *name)
+{
+	return getenv(name);
+}
+
+static int
+args_load(char ***argvp)
+{
+	(void)argvp;
+	return -1;
+}
+#endif
+
+/* ---- Modes --------------------------------------------------------- */
+
+static const char usage_text[] =
+    "usage: cgi [-h | --help | --version]\n"
+    "\n"
+    "Tells the time in Moscow (UTC+3).\n"
+    "\n"
+    "As a CGI program (REQUEST_METHOD set), it answers one request:\n"
+    "  /           the clock page\n"
+    "  /api/time   {\"moscow_time\":\"YYYY-MM-DD HH:MM:SS MSK\","
+    "\"timestamp\":N}\n"
+    "On a shell (MODE=once, or neither MODE nor REQUEST_METHOD set), it\n"
+    "prints the time as JSON and exits. See cgi(1).\n";
+
+static int
+now_s(int64_t *t)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		return -1;
+	*t = (int64_t)ts.tv_sec;
+	return 0;
+}
+
+/* Answer one CGI request from the environment. Always 0 (see cgi(1)). */
+static int
+cgi_request(void)
+{
+	static char body[BODY_MAX];
+	struct cgireq q;
+	struct resp r;
+	int64_t	 now;
+
+	q.method = env_get("REQUEST_METHOD");
+	q.path_info = env_get("PATH_INFO");
+	q.raw_path = env_get("X_RAW_PATH_INFO");
+	q.script_name = env_get("SCRIPT_NAME");
+	buf_init(&r.body, body, sizeof(body));
+	if (now_s(&now) == -1) {
+		msg("cannot read the clock", "");
+		fail(&r, S_INTERNAL, 0, "The clock cannot be read", NULL, 0,
+		    NULL, 0);
+	} else
+		handle(&q, now, &r);
+	emit(&r);
+	return 0;
+}
+
+/* The shell: print the time as indented JSON. 0, 1 on failure, 2 on usage. */
+static int
+cli(int argc, char *argv[])
+{
+	static char out[256], quoted[256];
+	const char *mode = env_get("MODE");
+	struct buf b;
+	struct iovec iov;
+	int64_t	 now;
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "--help") == 0)) {
+		iov.iov_base = (char *)usage_text;
+		iov.iov_len = sizeof(usage_text) - 1;
+		return write_all(STDOUT_FILENO, &iov, 1) == -1;
+	}
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		iov.iov_base = (char *)"moscow-time cgi " VERSION "\n";
+		iov.iov_len = strlen(iov.iov_base);
+		return write_all(STDOUT_FILENO, &iov, 1) == -1;
+	}
+	if (argc > 1) {
+		msg("unknown argument; usage: cgi [-h | --help | --version]",
+		    "");
+		return 2;
+	}
+	if (mode != NULL && mode[0] != '\0' && strcmp(mode, "once") != 0) {
+		buf_init(&b, quoted, sizeof(quoted) - 1);
+		render_esc(&b, ESC_JSON, mode, strlen(mode) > 64 ? 64 :
+		    strlen(mode));
+		quoted[b.len] = '\0';
+		msg("unknown MODE (the only mode is \"once\"): ", quoted);
+		return 2;
+	}
+	if (now_s(&now) == -1) {
+		msg("cannot read the clock", "");
+		return 1;
+	}
+	buf_init(&b, out, sizeof(out));
+	render_time_json(&b, now, 1);
+	iov.iov_base = b.p;
+	iov.iov_len = b.len;
+	if (write_all(STDOUT_FILENO, &iov, 1) == -1) {
+		msg("cannot write the output", "");
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * REQUEST_METHOD set and not empty means a CGI request; argv is then
+ * ignored (Apache turns a query into argv, CVE-2012-1823; Spin passes the
+ * path). argc < 0: the arguments are not read yet (WASI).
+ */
+static int
+run(int argc, char *argv[])
+{
+	const char *m;
+	struct resp r;
+	static char body[512];
+
+	if (env_load() == -1) {
+		msg("the environment is unreadable or over the limit", "");
+		buf_init(&r.body, body, sizeof(body));
+		r.head = 0;
+		r.allow = 0;
+		fail(&r, S_INTERNAL, 0, "The environment is too large", NULL,
+		    0, NULL, 0);
+		emit(&r);
+		return 0;
+	}
+	m = env_get("REQUEST_METHOD");
+	if (m != NULL && m[0] != '\0')
+		return cgi_request();
+	if (argc < 0 && (argc = args_load(&argv)) < 0) {
+		msg("the arguments are unreadable or over the limit", "");
+		return 2;
+	}
+	return cli(argc, argv);
+}
+
+#ifdef __wasi__
+/* main(void): with argc and argv, wasi-libc would malloc them. */
+int
+main(void)
+{
+	return run(-1, NULL);
+}
+#else
+int
+main(int argc, char *argv[])
+{
+	return run(argc, argv);
+}
+#endif

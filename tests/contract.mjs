@@ -1,0 +1,295 @@
+// Replays the contract table (tests/contract.json) against one runner and
+// checks every response against the case and against the CGI rules that
+// hold for all of them (RFC 3875 6, and what the hosts need; see README).
+//
+//   node tests/contract.mjs native PROGRAM      ./cgi, or a sanitizer build
+//   node tests/contract.mjs wasi MODULE         cgi.wasm under node:wasi
+//   node tests/contract.mjs jco DIR             cgi.wasm wrapped by jco in
+//                                               the preview1 adapter, DIR
+//                                               holding its transpiled cgi.js
+// Runners other than native are also compared with ./cgi (--ref PROGRAM):
+// the same bytes but for the clock.
+//
+// Prints "ok - ..." or "FAIL - ..." per case; exits 1 if any failed.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { WASI } from "node:wasi";
+
+const here = new URL(".", import.meta.url).pathname;
+const table = JSON.parse(readFileSync(join(here, "contract.json"), "utf8"));
+const [kind, target, ...rest] = process.argv.slice(2);
+const refIdx = rest.indexOf("--ref");
+const refProgram = refIdx >= 0 ? rest[refIdx + 1] : null;
+if (!["native", "wasi", "jco"].includes(kind) || !target) {
+  console.error("usage: node tests/contract.mjs native|wasi|jco TARGET [--ref PROGRAM]");
+  process.exit(2);
+}
+
+// ---- building a case's environment ------------------------------------
+
+function expand(v) {
+  if (v !== null && typeof v === "object") {
+    return v.repeat.repeat(Math.ceil(v.bytes / v.repeat.length)).slice(0, v.bytes);
+  }
+  return v;
+}
+
+export function caseEnv(c) {
+  const env = {};
+  for (const [k, v] of Object.entries({ ...table.hosts[c.host], ...c.env })) {
+    if (v !== null) env[k] = expand(v);
+  }
+  return env;
+}
+
+// ---- runners: (args, env) -> { code, stdout: Buffer, stderr: Buffer } --
+
+const LIMIT = { timeout: 20000, maxBuffer: 1 << 24 };
+
+function nativeRunner(program) {
+  return (args, env) => {
+    const r = spawnSync(program, args, { env, ...LIMIT });
+    if (r.error) throw r.error;
+    return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+  };
+}
+
+function wasiRunner(path) {
+  const module = new WebAssembly.Module(readFileSync(path));
+  const dir = mkdtempSync(join(tmpdir(), "mt-wasi-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return (args, env) => {
+    const out = join(dir, "out"), err = join(dir, "err");
+    const fo = openSync(out, "w"), fe = openSync(err, "w");
+    let code;
+    try {
+      const wasi = new WASI({ version: "preview1", args: ["cgi", ...args], env,
+        stdout: fo, stderr: fe, returnOnExit: true });
+      code = wasi.start(new WebAssembly.Instance(module, wasi.getImportObject()));
+    } finally {
+      closeSync(fo);
+      closeSync(fe);
+    }
+    return { code, stdout: readFileSync(out), stderr: readFileSync(err) };
+  };
+}
+
+// jco's preview2 host passes process.env and process.argv (from [1]) to
+// the component; tests/jco-run.mjs sets argv[1] to "cgi".
+function jcoRunner(dir) {
+  const run = join(here, "jco-run.mjs");
+  return (args, env) => {
+    const r = spawnSync(process.execPath, [run, join(dir, "cgi.js"), ...args], { env, ...LIMIT });
+    if (r.error) throw r.error;
+    return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+  };
+}
+
+const runner = kind === "native" ? nativeRunner(target)
+  : kind === "wasi" ? wasiRunner(target) : jcoRunner(target);
+const reference = refProgram ? nativeRunner(refProgram) : null;
+
+// ---- what every CGI response must be ----------------------------------
+
+function parseCgi(buf) {
+  const s = buf.toString("latin1");
+  const end = s.indexOf("\r\n\r\n");
+  if (end < 0) throw new Error("no CRLF CRLF after the header block");
+  const headers = new Map();
+  for (const line of s.slice(0, end).split("\r\n")) {
+    if (/[\r\n\0]/.test(line)) throw new Error(`bare CR or LF in header line ${JSON.stringify(line)}`);
+    const m = /^([A-Za-z0-9-]+): (.*)$/.exec(line);
+    if (!m) throw new Error(`malformed header line ${JSON.stringify(line)}`);
+    const key = m[1].toLowerCase();
+    if (headers.has(key)) throw new Error(`header ${m[1]} sent twice`);
+    headers.set(key, m[2]);
+  }
+  return { headers, body: buf.subarray(end + 4) };
+}
+
+const SECURITY = {
+  "cache-control": "no-store",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
+function two(n) { return String(n).padStart(2, "0"); }
+const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July",
+  "August", "September", "October", "November", "December"];
+
+// The Moscow wall clock for Unix seconds t, computed by JavaScript's Date.
+function msk(t) {
+  const d = new Date((t + 3 * 3600) * 1000);
+  const ymd = `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}`;
+  const hms = `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}`;
+  const long = `${DAYS[d.getUTCDay()]}, ${d.getUTCDate()} ${MONTHS[d.getUTCMonth()]} ${d.getUTCFullYear()}`;
+  return { ymd, hms, long };
+}
+
+function checkNow(t) {
+  const now = Date.now() / 1000;
+  if (!(Math.abs(t - now) < 5)) throw new Error(`timestamp ${t} is not now (${Math.round(now)})`);
+}
+
+function checkTimeJson(text, pretty) {
+  const re = pretty
+    ? /^\{\n  "moscow_time": "(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) MSK",\n  "timestamp": (\d+)\n\}\n$/
+    : /^\{"moscow_time":"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) MSK","timestamp":(\d+)\}\n$/;
+  const m = re.exec(text);
+  if (!m) throw new Error(`not the time document: ${JSON.stringify(text.slice(0, 200))}`);
+  const t = Number(m[2]), want = msk(t);
+  if (m[1] !== `${want.ymd} ${want.hms}`) throw new Error(`moscow_time ${m[1]} is not ${t} at UTC+3`);
+  checkNow(t);
+}
+
+function htmlEsc(s) {
+  return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function sha256(s) { return createHash("sha256").update(s, "utf8").digest("base64"); }
+
+function checkPage(text, headers, exp) {
+  const base = expand(exp.base);
+  if (!exp.big && Buffer.byteLength(text) >= 8192) throw new Error(`page is ${Buffer.byteLength(text)} bytes, not under 8 KiB`);
+  if (!text.startsWith("<!doctype html>")) throw new Error("page does not start with a doctype");
+  const dm = /<script type="application\/json" id="mt-data">([^<]*)<\/script>/.exec(text);
+  if (!dm) throw new Error("no data block, or a raw < inside it");
+  const data = JSON.parse(dm[1]);
+  if (data.api !== base + "/api/time") throw new Error(`data.api is ${JSON.stringify(data.api)}`);
+  checkNow(data.timestamp);
+  const w = msk(data.timestamp);
+  for (const piece of [
+    `<time id="clock" datetime="${w.ymd}T${w.hms}+03:00">${w.hms}</time>`,
+    `<p id="date">${w.long}</p>`, "MSK, UTC+3",
+    `<a href="${htmlEsc(base)}/api/time">`]) {
+    if (!text.includes(piece)) throw new Error(`page lacks ${JSON.stringify(piece.slice(0, 120))}`);
+  }
+  const script = /<script>([\s\S]*?)<\/script>/.exec(text)[1];
+  const style = /<style>([\s\S]*?)<\/style>/.exec(text)[1];
+  const csp = headers.get("content-security-policy") || "";
+  const want = `default-src 'none'; style-src 'sha256-${sha256(style)}'; script-src 'sha256-${sha256(script)}'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+  if (csp !== want) throw new Error(`CSP ${csp} is not ${want}`);
+  if (/\ssrc=|https?:\/\/|url\(|@import/i.test(text)) throw new Error("page loads an external resource");
+}
+
+function checkCgi(c, res, exp, env) {
+  if (res.code !== 0) throw new Error(`exit status ${res.code}: CGI mode must return 0`);
+  if (res.stderr.length) throw new Error(`stderr: ${res.stderr.toString().slice(0, 300)}`);
+  const { headers, body } = parseCgi(res.stdout);
+  const st = headers.get("status");
+  const status = st === undefined ? 200 : Number(st.slice(0, 3));
+  if (st !== undefined && !/^\d{3} [A-Za-z ]+$/.test(st)) throw new Error(`bad Status: ${st}`);
+  if (st !== undefined && status === 200) throw new Error("Status: 200 sent");
+  if (status !== exp.status) throw new Error(`status ${status}, want ${exp.status}`);
+  for (const h of ["connection", "transfer-encoding", "keep-alive", ...(exp.absent_headers || []).map((x) => x.toLowerCase())]) {
+    if (headers.has(h)) throw new Error(`header ${h} must not be sent`);
+  }
+  for (const [k, v] of Object.entries(SECURITY)) {
+    if (headers.get(k) !== v) throw new Error(`${k}: ${headers.get(k)}, want ${v}`);
+  }
+  if (!headers.has("content-security-policy")) throw new Error("no Content-Security-Policy");
+  for (const [k, v] of Object.entries(exp.headers || {})) {
+    if (headers.get(k.toLowerCase()) !== v) throw new Error(`${k}: ${headers.get(k.toLowerCase())}, want ${v}`);
+  }
+  const ct = headers.get("content-type"), cl = headers.get("content-length");
+  if (status === 204) {
+    if (ct !== undefined || cl !== undefined || body.length) throw new Error("204 with a body, Content-Type or Content-Length");
+    return;
+  }
+  if (!/; charset=utf-8$/.test(ct || "")) throw new Error(`Content-Type ${ct} lacks charset=utf-8`);
+  if (!/^\d+$/.test(cl || "")) throw new Error(`Content-Length ${cl}`);
+  const text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+  for (const t of exp.absent_text || []) {
+    if (res.stdout.toString().includes(t)) throw new Error(`response holds ${JSON.stringify(t)}`);
+  }
+  if (exp.body === "head") {
+    if (body.length) throw new Error("HEAD response has a body");
+    const get = runner(c.args || [], { ...env, REQUEST_METHOD: "GET" });
+    const g = parseCgi(get.stdout);
+    for (const [k, v] of g.headers) {
+      if (headers.get(k) !== v) throw new Error(`HEAD ${k}: ${headers.get(k)}, GET ${v}`);
+    }
+    if (g.headers.size !== headers.size) throw new Error("HEAD and GET header sets differ");
+    if (Number(cl) !== g.body.length) throw new Error("HEAD Content-Length is not GET's body length");
+    return;
+  }
+  if (Number(cl) !== body.length) throw new Error(`Content-Length ${cl}, body ${body.length}`);
+  for (const t of exp.contains || []) {
+    if (!text.includes(t)) throw new Error(`body lacks ${JSON.stringify(t)}: ${text.slice(0, 300)}`);
+  }
+  switch (exp.body) {
+  case "time-json":
+    if (ct !== "application/json; charset=utf-8") throw new Error(`Content-Type ${ct}`);
+    checkTimeJson(text, false);
+    break;
+  case "page":
+    if (ct !== "text/html; charset=utf-8") throw new Error(`Content-Type ${ct}`);
+    checkPage(text, headers, exp);
+    break;
+  case "json": {
+    if (ct !== "application/json; charset=utf-8") throw new Error(`Content-Type ${ct}`);
+    const j = JSON.parse(text);
+    if (j.status !== status || typeof j.error !== "string") throw new Error(`error document ${text}`);
+    break;
+  }
+  case "html":
+    if (ct !== "text/html; charset=utf-8") throw new Error(`Content-Type ${ct}`);
+    if (!text.startsWith("<!doctype html>") || !text.includes(`<h1>${status} `)) throw new Error(`error page ${text.slice(0, 200)}`);
+    break;
+  default:
+    throw new Error(`unknown body kind ${exp.body}`);
+  }
+}
+
+function checkCli(c, res, exp) {
+  const out = res.stdout.toString(), err = res.stderr.toString();
+  // A preview2 host has no exit codes but 0 and 1.
+  const wantCode = kind === "jco" && exp.exit !== 0 ? 1 : exp.exit;
+  if (res.code !== wantCode) throw new Error(`exit status ${res.code}, want ${wantCode}; stderr ${err}`);
+  switch (exp.stdout) {
+  case "pretty-json": checkTimeJson(out, true); break;
+  case "usage": if (!out.startsWith("usage: cgi ")) throw new Error(`no usage: ${out}`); break;
+  case "version": if (!/^moscow-time cgi \d+\.\d+\.\d+\n$/.test(out)) throw new Error(`version: ${out}`); break;
+  case "empty": if (out !== "") throw new Error(`stdout not empty: ${out}`); break;
+  default: throw new Error(`unknown stdout kind ${exp.stdout}`);
+  }
+  if (exp.stderr ? !err.includes(exp.stderr) : err !== "") throw new Error(`stderr: ${JSON.stringify(err)}`);
+}
+
+// The clock is the only thing allowed to differ between two runs.
+function normalize(buf) {
+  return buf.toString("latin1")
+    .replace(/\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d/g, "DATETIME")
+    .replace(/\d\d:\d\d:\d\d/g, "HMS")
+    .replace(/"timestamp": ?\d+/g, "\"timestamp\":T")
+    .replace(new RegExp(`(${DAYS.join("|")}), \\d+ (${MONTHS.join("|")}) \\d+`, "g"), "LONGDATE")
+    .replace(/Content-Length: \d+/g, "Content-Length: N");
+}
+
+let passed = 0, failed = 0;
+for (const c of table.cases) {
+  const env = caseEnv(c);
+  const args = c.args || [];
+  try {
+    const res = runner(args, env);
+    if (c.cli) checkCli(c, res, c.expect);
+    else checkCgi(c, res, c.expect, env);
+    if (reference) {
+      const ref = reference(args, env);
+      if (normalize(ref.stdout) !== normalize(res.stdout)) {
+        throw new Error(`output differs from ${refProgram}:\n${normalize(res.stdout).slice(0, 400)}\n---\n${normalize(ref.stdout).slice(0, 400)}`);
+      }
+    }
+    passed++;
+    console.log(`ok - ${kind}: ${c.name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL - ${kind}: ${c.name}: ${e.message}`);
+  }
+}
+console.log(`# contract ${kind}: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
