@@ -110,9 +110,11 @@ static void
 civil_from_unix(int64_t t, struct civil *c)
 {
 	int64_t	 days = floor_div(t, SECS_PER_DAY);
-	int64_t	 rem = t - days * SECS_PER_DAY;
+	int64_t	 rem = t % SECS_PER_DAY;
 	int64_t	 shifted, cycle, dayofcycle, yearofcycle, dayofyear, mp;
 
+	if (rem < 0)
+		rem += SECS_PER_DAY;
 	c->hour = (int)(rem / 3600);
 	c->min = (int)(rem / 60 % 60);
 	c->sec = (int)(rem % 60);

@@ -1,0 +1,32 @@
+#!/bin/sh
+# The build as a user would run it, in a scratch copy of the tree: warnings
+# are errors, a static musl build is static, install puts the files where
+# PREFIX and DESTDIR say.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+W=tests/.build/buildtest
+rm -rf "$W"
+mkdir -p "$W"
+cp -R Makefile cgi.c render.h cgi.1 templates "$W"/
+rm -f "$W"/templates/embed "$W"/templates/index.h
+
+check() {
+	if [ "$2" = 0 ]; then echo "ok - build: $1"; else echo "FAIL - build: $1"; fi
+}
+
+make -s -C "$W" CFLAGS='-std=c99 -pedantic -Wall -Wextra -Werror -O2' cgi >"$W/log" 2>&1
+check "cc -Wall -Wextra -Werror -pedantic" $?
+make -s -C "$W" WASI_CFLAGS='--target=wasm32-wasi --sysroot=/usr -std=c99 -Wall -Wextra -Werror -Oz' wasm >>"$W/log" 2>&1
+check "clang-19 wasm32-wasi -Wall -Wextra -Werror" $?
+rm -f "$W/cgi"
+make -s -C "$W" CC=musl-gcc LDFLAGS=-static cgi >>"$W/log" 2>&1 &&
+    ! readelf -l "$W/cgi" | grep -q INTERP && [ "$(MODE=once "$W/cgi" | wc -l)" -eq 4 ]
+check "make CC=musl-gcc LDFLAGS=-static gives a static binary that runs" $?
+make -s -C "$W" DESTDIR="$PWD/$W/root" PREFIX=/usr install >>"$W/log" 2>&1 &&
+    [ -x "$W/root/usr/bin/cgi" ] && [ -f "$W/root/usr/share/man/man1/cgi.1" ]
+check "make install honours DESTDIR and PREFIX" $?
+make -s -C "$W" clean >>"$W/log" 2>&1 && [ ! -e "$W/cgi" ] && [ ! -e "$W/cgi.wasm" ] &&
+    [ ! -e "$W/templates/index.h" ]
+check "make clean removes what was built" $?
+grep -i warning "$W/log" && check "no warnings" 1
+exit 0

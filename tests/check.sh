@@ -1,0 +1,66 @@
+#!/bin/sh
+# Runs every test suite of `make check` (the Makefile builds what they need
+# first) and closes with one "N passed, N failed" line. A suite is a
+# command that prints "ok - ..." and "FAIL - ..." lines; one that exits
+# non-zero without a FAIL line counts as one failure. Nothing is skipped:
+# a missing tool is a failure that says what to install (make deps).
+set -u
+cd "$(dirname "$0")/.." || exit 1
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+NODE=${NODE:-node}
+pass=0
+fail=0
+
+suite() {
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	p=$(printf '%s\n' "$out" | grep -c '^ok ')
+	f=$(printf '%s\n' "$out" | grep -c '^FAIL')
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL - $*: exit status $rc"
+		f=1
+	fi
+	pass=$((pass + p))
+	fail=$((fail + f))
+}
+
+# One ok/FAIL line for a command that succeeds or not.
+one() {
+	name=$1
+	shift
+	if out=$("$@" 2>&1); then
+		echo "ok - $name"
+	else
+		printf '%s\n' "$out" | tail -n 20
+		echo "FAIL - $name"
+	fi
+}
+
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	echo "FAIL - $1 is not installed: run make deps"
+	fail=$((fail + 1))
+	return 1
+}
+
+need "$NODE"
+need llvm-nm-19
+need mandoc
+
+suite sh tests/build.sh
+suite tests/unit/t_render
+suite "$NODE" tests/contract.mjs native ./cgi
+suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/contract.mjs native tests/cgi-san
+suite sh tests/wasm.sh
+suite "$NODE" tests/contract.mjs wasi cgi.wasm --ref ./cgi
+suite "$NODE" tests/contract.mjs jco tests/.build/jco --ref ./cgi
+mkdir -p tests/.build/corpus-cgi
+suite one "fuzz: cgi for ${FUZZ_SECONDS} s under ASan and UBSan" \
+    tests/fuzz/fuzz_cgi -max_total_time="$FUZZ_SECONDS" \
+    -artifact_prefix=tests/.build/ tests/.build/corpus-cgi tests/fuzz/seeds
+suite one "mandoc -Tlint cgi.1" mandoc -Tlint -W warning cgi.1
+
+echo "# sizes: cgi $(wc -c < cgi) bytes, cgi.wasm $(wc -c < cgi.wasm) bytes"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

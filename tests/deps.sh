@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs what `make check` needs on Debian 12 (bookworm): the C and
+# wasm32-wasi toolchains, the sanitizer and libFuzzer runtimes, tzdata for
+# the Europe/Moscow cross-check, mandoc, Node.js, and jco with its preview2
+# host into tests/node_modules. Safe to run again; apt runs only when a
+# package is missing.
+set -eu
+cd "$(dirname "$0")/.."
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+pkgs="make gcc libc6-dev musl-tools clang-19 lld-19 llvm-19
+    libclang-rt-19-dev libclang-rt-19-dev-wasm32 wasi-libc tzdata mandoc"
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+missing=
+for p in $pkgs; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+	    --no-install-recommends $missing
+fi
+# npm ci refuses this lock file (its platform-only optional packages carry
+# no addresses), so install from package.json's exact versions and the lock.
+(cd tests && npm install --no-audit --no-fund --loglevel=error)
+echo "deps: ready"
