@@ -5,8 +5,8 @@
  *
  * Nothing here does I/O or allocates, so it compiles unchanged for
  * wasm32-wasi, is unit-tested by tests/unit/t_render.c and fuzzed through
- * tests/fuzz/fuzz_cgi.c. Every function is static: cgi.c, serve.c and the
- * tests include this file.
+ * tests/fuzz/fuzz_cgi.c. Every function is static inline: cgi.c, serve.c
+ * and the tests include this file and each uses a part of it.
  */
 #ifndef RENDER_H
 #define RENDER_H
@@ -30,7 +30,7 @@ struct buf {
 	int	 full;
 };
 
-static void
+static inline void
 buf_init(struct buf *b, char *mem, size_t cap)
 {
 	b->p = mem;
@@ -39,7 +39,7 @@ buf_init(struct buf *b, char *mem, size_t cap)
 	b->full = 0;
 }
 
-static void
+static inline void
 buf_add(struct buf *b, const char *s, size_t n)
 {
 	if (b->full || n > b->cap - b->len) {
@@ -50,14 +50,14 @@ buf_add(struct buf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-static void
+static inline void
 buf_str(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));
 }
 
 /* Append v in decimal, left-padded with zeros to at least width digits. */
-static void
+static inline void
 buf_uint(struct buf *b, uint64_t v, int width)
 {
 	char	 d[24];
@@ -71,7 +71,7 @@ buf_uint(struct buf *b, uint64_t v, int width)
 	buf_add(b, d + i, sizeof(d) - i);
 }
 
-static void
+static inline void
 buf_int(struct buf *b, int64_t v, int width)
 {
 	if (v < 0) {
@@ -92,7 +92,7 @@ struct civil {
 	int	wday;	/* 0 = Sunday */
 };
 
-static int64_t
+static inline int64_t
 floor_div(int64_t a, int64_t b)
 {
 	int64_t q = a / b;
@@ -106,7 +106,7 @@ floor_div(int64_t a, int64_t b)
  * 0000-03-01, so that the leap day falls at the end of each shifted year
  * and needs no table.
  */
-static void
+static inline void
 civil_from_unix(int64_t t, struct civil *c)
 {
 	int64_t	 days = floor_div(t, SECS_PER_DAY);
@@ -135,7 +135,7 @@ civil_from_unix(int64_t t, struct civil *c)
 }
 
 /* Break t down as Moscow time (UTC+3), saturating at the int64_t edge. */
-static void
+static inline void
 msk_from_unix(int64_t t, struct civil *c)
 {
 	civil_from_unix(t > INT64_MAX - MSK_OFFSET_S ? INT64_MAX :
@@ -149,7 +149,7 @@ static const char *const day_name[] = { "Sunday", "Monday", "Tuesday",
     "Wednesday", "Thursday", "Friday", "Saturday" };
 
 /* "YYYY-MM-DD" */
-static void
+static inline void
 render_ymd(struct buf *b, const struct civil *c)
 {
 	buf_int(b, c->year, 4);
@@ -160,7 +160,7 @@ render_ymd(struct buf *b, const struct civil *c)
 }
 
 /* "HH:MM:SS" */
-static void
+static inline void
 render_hms(struct buf *b, const struct civil *c)
 {
 	buf_uint(b, (uint64_t)c->hour, 2);
@@ -171,7 +171,7 @@ render_hms(struct buf *b, const struct civil *c)
 }
 
 /* "Wednesday, 26 November 2025" */
-static void
+static inline void
 render_longdate(struct buf *b, const struct civil *c)
 {
 	buf_str(b, day_name[c->wday]);
@@ -188,7 +188,7 @@ render_longdate(struct buf *b, const struct civil *c)
  * the reference's indented layout (MODE=once), otherwise one line. Both end
  * with a newline.
  */
-static void
+static inline void
 render_time_json(struct buf *b, int64_t t, int pretty)
 {
 	struct civil c;
@@ -216,7 +216,7 @@ enum esc {
  * *cp, or returns 1 with *cp = -1 for a byte that does not start a valid,
  * shortest-form sequence of a scalar value (RFC 3629).
  */
-static size_t
+static inline size_t
 utf8_next(const unsigned char *s, size_t n, long *cp)
 {
 	size_t	 len, i;
@@ -255,7 +255,7 @@ utf8_next(const unsigned char *s, size_t n, long *cp)
 	return len;
 }
 
-static void
+static inline void
 esc_hex4(struct buf *b, long v)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -273,7 +273,7 @@ esc_hex4(struct buf *b, long v)
  * U+2029 as \u escapes, so the text can neither end a <script> element nor
  * break a JavaScript string, and it stays valid JSON.
  */
-static void
+static inline void
 render_esc(struct buf *b, enum esc e, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -312,7 +312,7 @@ render_esc(struct buf *b, enum esc e, const char *str, size_t n)
 
 /* ---- Paths --------------------------------------------------------- */
 
-static int
+static inline int
 hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
@@ -330,7 +330,7 @@ hexval(unsigned char c)
  * not followed by two hex digits (RFC 3986 2.1). '+' is left alone: it
  * means a space only in form data, never in a path.
  */
-static long
+static inline long
 uri_decode(char *dst, const char *src, size_t n)
 {
 	size_t	 i, o = 0;
@@ -351,7 +351,7 @@ uri_decode(char *dst, const char *src, size_t n)
 }
 
 /* 1 if s[0..n) holds a C0 control byte (NUL, CR, LF ...) or DEL, else 0. */
-static int
+static inline int
 has_ctl(const char *s, size_t n)
 {
 	size_t i;
@@ -375,7 +375,7 @@ struct tmpl_piece {
 };
 
 /* Append the template, calling fill(b, slot, arg) for every slot. */
-static void
+static inline void
 render_tmpl(struct buf *b, const struct tmpl_piece *t,
     void (*fill)(struct buf *, int, const void *), const void *arg)
 {
