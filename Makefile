@@ -23,10 +23,13 @@ FUZZ_CC   = clang-19
 SAN_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_SECONDS = 20
 
-all: cgi
+all: cgi serve
 
 cgi: cgi.c render.h templates/index.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ cgi.c $(LDFLAGS) $(LDSIZE)
+
+serve: serve.c render.h
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ serve.c $(LDFLAGS) $(LDSIZE)
 
 wasm: cgi.wasm
 
@@ -41,8 +44,9 @@ templates/index.h: templates/index.html templates/embed
 	templates/embed page < templates/index.html > $@.tmp
 	mv $@.tmp $@
 
-run: cgi
-	MODE=once ./cgi
+# serve on :8080 (PORT=... to change), running ./cgi per request
+run: cgi serve
+	./serve
 
 # ---- tests: `make deps check` installs what they need and runs them all ----
 
@@ -51,6 +55,21 @@ deps:
 
 tests/unit/t_render: tests/unit/t_render.c render.h
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_render.c
+
+tests/t_serve: tests/unit/t_serve.c serve.c render.h
+	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_serve.c
+
+tests/testcgi: tests/testcgi.c
+	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/testcgi.c
+
+tests/activate: tests/activate.c
+	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/activate.c
+
+tests/serve-san: serve.c render.h
+	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ serve.c
+
+tests/fuzz/fuzz_serve: tests/fuzz/fuzz_serve.c serve.c render.h
+	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_serve.c
 
 tests/cgi-san: cgi.c render.h templates/index.h
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ cgi.c
@@ -72,27 +91,32 @@ tests/.build/jco/cgi.js: cgi.wasm
 	$(JCO) transpile tests/.build/cgi.component.wasm -o tests/.build/jco --name cgi --no-typescript -q
 	echo '{"type":"module"}' > tests/.build/jco/package.json
 
-check: cgi cgi.wasm tests/unit/t_render tests/cgi-san tests/fuzz/fuzz_cgi tests/cgi-names.wasm tests/.build/jco/cgi.js
+TEST_BINS = tests/unit/t_render tests/t_serve tests/cgi-san tests/serve-san \
+	tests/testcgi tests/activate tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve \
+	tests/cgi-names.wasm tests/.build/jco/cgi.js
+
+check: cgi serve cgi.wasm $(TEST_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/check.sh
 
 test: check
 
-fuzz: tests/fuzz/fuzz_cgi
+fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve
 
 lint:
-	mandoc -Tlint -W warning cgi.1
+	mandoc -Tlint -W warning cgi.1 serve.1
 
-install: cgi
+install: cgi serve
 	mkdir -p "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(MANPREFIX)/man1"
 	cp -f cgi "$(DESTDIR)$(PREFIX)/bin/"
 	cp -f cgi.1 "$(DESTDIR)$(MANPREFIX)/man1/"
 
 uninstall:
-	rm -f "$(DESTDIR)$(PREFIX)/bin/cgi" "$(DESTDIR)$(MANPREFIX)/man1/cgi.1"
+	rm -f "$(DESTDIR)$(PREFIX)/bin/cgi" "$(DESTDIR)$(PREFIX)/bin/serve"
+	rm -f "$(DESTDIR)$(MANPREFIX)/man1/cgi.1" "$(DESTDIR)$(MANPREFIX)/man1/serve.1"
 
 clean:
-	rm -f cgi cgi.wasm templates/embed templates/index.h templates/index.h.tmp
-	rm -f tests/unit/t_render tests/cgi-san tests/fuzz/fuzz_cgi tests/cgi-names.wasm
+	rm -f cgi serve cgi.wasm templates/embed templates/index.h templates/index.h.tmp
+	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
 .PHONY: all wasm run deps check test fuzz lint install uninstall clean

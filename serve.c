@@ -20,6 +20,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -56,7 +57,7 @@
 #define CGI_HEAD_MAX	8192		/* bytes of a CGI header block: 502 */
 #define CGI_FIELDS_MAX	64		/* fields of a CGI header block: 502 */
 #define OUT_BUF		(64 * 1024)	/* body bytes held to frame with Content-Length */
-#define ENV_BYTES	(16 * 1024)	/* bytes of the CGI's environment */
+#define ENV_BYTES	(4 * TARGET_MAX + HEAD_MAX + 2048) /* bytes of the CGI's environment */
 #define ENV_MAX		(FIELDS_MAX + 32) /* variables of the CGI's environment */
 #define ARGS_MAX	32		/* extra program arguments */
 #define LISTEN_MAX	8		/* listening sockets */
@@ -137,10 +138,11 @@ is_tchar(unsigned char c)
 	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+/* 1 if a[0..alen) and b[0..blen) are equal but for ASCII case. */
 static int
-ieq(const char *a, size_t alen, const char *b)
+ieq(const char *a, size_t alen, const char *b, size_t blen)
 {
-	size_t	 i, n = strlen(b);
+	size_t	 i, n = blen;
 
 	if (alen != n)
 		return 0;
@@ -159,8 +161,8 @@ ieq(const char *a, size_t alen, const char *b)
 
 /*
  * Find the end of a request head in buf[0..len): the offset just past its
- * CRLF CRLF; 0 while incomplete; -1 if a line ends in a bare LF or holds a
- * NUL (400 at once, not at the deadline).
+ * CRLF CRLF; 0 while incomplete; -1 if a line ends in a bare LF, or holds
+ * a bare CR or a NUL (400 at once, not at the deadline).
  */
 static long
 head_end(const char *buf, size_t len)
@@ -168,7 +170,8 @@ head_end(const char *buf, size_t len)
 	size_t	 i;
 
 	for (i = 0; i < len; i++) {
-		if (buf[i] == '\0')
+		if (buf[i] == '\0' || (buf[i] == '\r' && i + 1 < len &&
+		    buf[i + 1] != '\n'))
 			return -1;
 		if (buf[i] != '\n')
 			continue;
@@ -197,6 +200,13 @@ parse_clen(const char *v, size_t n)
 	return x;
 }
 
+/* ieq against a C string. */
+static int
+ieqs(const char *a, size_t alen, const char *b)
+{
+	return ieq(a, alen, b, strlen(b));
+}
+
 /* 1 if the comma-separated list v holds token t (case-insensitive). */
 static int
 list_has(const char *v, size_t n, const char *t)
@@ -212,7 +222,7 @@ list_has(const char *v, size_t n, const char *t)
 		e = i;
 		while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\t'))
 			e--;
-		if (e > b && ieq(v + b, e - b, t))
+		if (e > b && ieqs(v + b, e - b, t))
 			return 1;
 	}
 	return 0;
@@ -294,25 +304,25 @@ parse_head(const char *buf, size_t len, struct req *r)
 		r->f[r->nf].vlen = n;
 		r->nf++;
 
-		if (ieq(p, (size_t)(c - p), "host")) {
+		if (ieqs(p, (size_t)(c - p), "host")) {
 			hosts++;
 			r->host = v;
 			r->hostlen = n;
-		} else if (ieq(p, (size_t)(c - p), "content-length")) {
+		} else if (ieqs(p, (size_t)(c - p), "content-length")) {
 			if (cls++ > 0 || (cl = parse_clen(v, n)) < 0)
 				return S_BAD_REQUEST;	/* duplicate or signed */
 			r->clen = cl;
-		} else if (ieq(p, (size_t)(c - p), "transfer-encoding")) {
+		} else if (ieqs(p, (size_t)(c - p), "transfer-encoding")) {
 			if (tes++ > 0)
 				return S_BAD_REQUEST;
-			if (!ieq(v, n, "chunked"))
+			if (!ieqs(v, n, "chunked"))
 				return S_NOT_IMPLEMENTED;
 			r->chunked = 1;
-		} else if (ieq(p, (size_t)(c - p), "connection")) {
+		} else if (ieqs(p, (size_t)(c - p), "connection")) {
 			if (list_has(v, n, "close"))
 				r->close = 1;
-		} else if (ieq(p, (size_t)(c - p), "expect")) {
-			if (!ieq(v, n, "100-continue"))
+		} else if (ieqs(p, (size_t)(c - p), "expect")) {
+			if (!ieqs(v, n, "100-continue"))
 				return S_EXPECTATION;
 			r->expect100 = r->minor == 1;
 		}
@@ -336,7 +346,7 @@ parse_head(const char *buf, size_t len, struct req *r)
 		r->plen = 0;
 		return 0;
 	}
-	if (n > 7 && ieq(p, 7, "http://")) {
+	if (n > 7 && ieqs(p, 7, "http://")) {
 		/* absolute-form: its authority replaces Host (RFC 9112 3.2.2) */
 		r->host = p + 7;
 		sp = memchr(r->host, '/', n - 7);
@@ -510,14 +520,7 @@ env_set(struct env *e, const char *name, const char *v, size_t n)
 static int
 same_name(const struct field *a, const struct field *b)
 {
-	size_t	 i;
-
-	if (a->nlen != b->nlen)
-		return 0;
-	for (i = 0; i < a->nlen; i++)
-		if ((a->name[i] | 0x20) != (b->name[i] | 0x20))
-			return 0;	/* names are tchar: | 0x20 folds case */
-	return 1;
+	return ieq(a->name, a->nlen, b->name, b->nlen);
 }
 
 /* Request fields never passed as HTTP_*: RFC 3875 4.1.18, 9.2, httpoxy. */
@@ -531,7 +534,7 @@ field_dropped(const char *name, size_t n)
 	size_t	 i;
 
 	for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		if (ieq(name, n, drop[i]))
+		if (ieqs(name, n, drop[i]))
 			return 1;
 	for (i = 0; i < n; i++)
 		if (!((name[i] >= 'a' && name[i] <= 'z') ||
@@ -601,7 +604,7 @@ build_env(struct env *e, char *mem, size_t cap, const struct req *r,
 		buf_uint(&nb, bodylen, 1);
 		env_set(e, "CONTENT_LENGTH", num, nb.len);
 		for (j = 0; j < r->nf; j++)
-			if (ieq(r->f[j].name, r->f[j].nlen, "content-type"))
+			if (ieqs(r->f[j].name, r->f[j].nlen, "content-type"))
 				env_set(e, "CONTENT_TYPE", r->f[j].value,
 				    r->f[j].vlen);
 	}
@@ -695,7 +698,7 @@ parse_cgi_head(const char *buf, size_t len, int eof, struct cgiout *o)
 		while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
 			n--;
 		i = (size_t)(c - p);
-		if (ieq(p, i, "status")) {
+		if (ieqs(p, i, "status")) {
 			/* Status: 3digit SP reason-phrase (RFC 3875 6.3.3) */
 			if (st++ || n < 3 || v[0] < '1' || v[0] > '5' ||
 			    v[1] < '0' || v[1] > '9' || v[2] < '0' || v[2] > '9' ||
@@ -706,15 +709,15 @@ parse_cgi_head(const char *buf, size_t len, int eof, struct cgiout *o)
 			o->reason = n > 4 ? v + 4 : NULL;
 			o->rlen = n > 4 ? n - 4 : 0;
 			cgi = 1;
-		} else if (ieq(p, i, "content-length")) {
+		} else if (ieqs(p, i, "content-length")) {
 			o->clen = parse_clen(v, n);
-		} else if (ieq(p, i, "connection") || ieq(p, i, "keep-alive") ||
-		    ieq(p, i, "transfer-encoding")) {
+		} else if (ieqs(p, i, "connection") || ieqs(p, i, "keep-alive") ||
+		    ieqs(p, i, "transfer-encoding")) {
 			/* hop-by-hop: serve's business */
 		} else {
-			if (ieq(p, i, "content-type"))
+			if (ieqs(p, i, "content-type"))
 				cgi = 1;
-			if (ieq(p, i, "location")) {
+			if (ieqs(p, i, "location")) {
 				cgi = loc = 1;
 				loc_abs = n > 0 && v[0] != '/';
 			}
@@ -1337,6 +1340,13 @@ line_len(const struct conn *c)
 	return i;
 }
 
+/* A head over HEAD_MAX: 414 when even its request line is, else 431. */
+static int
+too_large(const struct conn *c)
+{
+	return line_len(c) >= HEAD_MAX ? S_URI_TOO_LONG : S_HEAD_TOO_LARGE;
+}
+
 /*
  * Serve requests on one connection until it closes, fails, times out,
  * reaches REQS_PER_CONN, or serve is told to stop.
@@ -1349,7 +1359,7 @@ handle_conn(struct conn *c)
 	struct env e;
 	const char *why;
 	size_t	 bodylen, used, rawlen;
-	long	 hl, pl;
+	long	 hl, pl = 0;
 	int	 served, keep, status, rc, idle;
 	int64_t	 deadline;
 
@@ -1361,8 +1371,7 @@ handle_conn(struct conn *c)
 		    (int64_t)1000;
 		while ((hl = head_end(c->buf, c->len)) == 0) {
 			if (c->len >= HEAD_MAX) {
-				status = memchr(c->buf, '\n', c->len) == NULL ?
-				    S_URI_TOO_LONG : S_HEAD_TOO_LARGE;
+				status = too_large(c);
 				send_error(c, status, 0, 1, NULL);
 				log_access(&c->ci, c->buf, line_len(c),
 				    status, (uint64_t)c->sent);
@@ -1383,7 +1392,7 @@ handle_conn(struct conn *c)
 			}
 		}
 		if (hl < 0 || hl > HEAD_MAX) {
-			status = hl < 0 ? S_BAD_REQUEST : S_HEAD_TOO_LARGE;
+			status = hl < 0 ? S_BAD_REQUEST : too_large(c);
 			send_error(c, status, 0, 1, NULL);
 			log_access(&c->ci, c->buf, line_len(c), status,
 			    (uint64_t)c->sent);
@@ -1556,7 +1565,8 @@ conn_info(int fd, struct conninfo *ci)
 	strcpy(ci->peerport, "0");
 	strcpy(ci->local, "localhost");
 	strcpy(ci->localport, "0");
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
 		addr_text((struct sockaddr *)&ss, len, ci->peer, ci->peerport);
 	else {
 		/* inetd-style wrappers that pass the peer in the environment */
@@ -1691,6 +1701,25 @@ open_listeners(const char *address, const char *port, int *fds)
 	return n;
 }
 
+/* Mark every open descriptor from lo up close-on-exec. */
+static void
+cloexec_from(int lo)
+{
+	DIR	*d;
+	struct dirent *de;
+	int	 fd;
+
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		for (fd = lo; fd < 1024; fd++)
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if ((fd = atoi(de->d_name)) >= lo && fd != dirfd(d))
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	closedir(d);
+}
+
 /* systemd socket activation (Accept=no): listeners from fd 3 on. */
 static int
 activated(int *fds)
@@ -1784,6 +1813,8 @@ main(int argc, char *argv[])
 		return 1;
 	}
 
+	/* nothing serve inherited reaches a CGI, but what it is given */
+	cloexec_from(3);
 	/* fds 0-2 open, so no socket or pipe lands on them */
 	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
 		;

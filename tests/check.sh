@@ -50,17 +50,22 @@ need mandoc
 
 suite sh tests/build.sh
 suite tests/unit/t_render
+suite tests/t_serve
 suite "$NODE" tests/contract.mjs native ./cgi
 suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/contract.mjs native tests/cgi-san
 suite sh tests/wasm.sh
 suite "$NODE" tests/contract.mjs wasi cgi.wasm --ref ./cgi
 suite "$NODE" tests/contract.mjs jco tests/.build/jco --ref ./cgi
-mkdir -p tests/.build/corpus-cgi
-suite one "fuzz: cgi for ${FUZZ_SECONDS} s under ASan and UBSan" \
-    tests/fuzz/fuzz_cgi -max_total_time="$FUZZ_SECONDS" \
-    -artifact_prefix=tests/.build/ tests/.build/corpus-cgi tests/fuzz/seeds
-suite one "mandoc -Tlint cgi.1" mandoc -Tlint -W warning cgi.1
+suite "$NODE" tests/serve.mjs ./serve
+suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
+for f in cgi serve; do
+	mkdir -p tests/.build/corpus-$f
+	suite one "fuzz: $f for ${FUZZ_SECONDS} s under ASan and UBSan" \
+	    tests/fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" \
+	    -artifact_prefix=tests/.build/ tests/.build/corpus-$f tests/fuzz/seeds-$f
+done
+suite one "mandoc -Tlint cgi.1 serve.1" mandoc -Tlint -W warning cgi.1 serve.1
 
-echo "# sizes: cgi $(wc -c < cgi) bytes, cgi.wasm $(wc -c < cgi.wasm) bytes"
+echo "# sizes: cgi $(wc -c < cgi), serve $(wc -c < serve), cgi.wasm $(wc -c < cgi.wasm) bytes"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,692 @@
+// Integration tests for serve: every test starts its own serve on
+// 127.0.0.1 with -p 0, talks to it over raw sockets, and stops it by PID.
+// Every loop that sends requests is bounded in count and in time.
+//
+//   node tests/serve.mjs [SERVE]        (default ./serve)
+//
+// Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const SERVE = process.argv[2] || "./serve";
+const TESTCGI = "tests/testcgi";
+const started = [];
+
+// ---- processes -----------------------------------------------------------
+
+function startServe(args, { env = {}, program = TESTCGI, cmd = null } = {}) {
+  const argv = cmd || [SERVE, "-b", "127.0.0.1", "-p", "0", ...args, ...(program ? [program] : [])];
+  const proc = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
+  started.push(proc);
+  let err = Buffer.alloc(0), out = "";
+  proc.stderr.on("data", (d) => { err = Buffer.concat([err, d]); });
+  const exited = new Promise((resolve) => proc.on("exit", (code, sig) => resolve({ code, sig })));
+  const port = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`serve printed no port: ${err}`)), 5000);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = /^(\d+)\n/.exec(out);
+      if (m) { clearTimeout(t); resolve(Number(m[1])); }
+    });
+    proc.on("exit", () => { clearTimeout(t); reject(new Error(`serve exited: ${err}`)); });
+  });
+  return {
+    proc, port, exited,
+    log: () => err,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+// Processes whose parent is pid, from /proc.
+function children(pid) {
+  const kids = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, "latin1");
+      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      if (Number(f[1]) === pid) kids.push({ pid: Number(d), state: f[0] });
+    } catch { /* gone */ }
+  }
+  return kids;
+}
+
+// Processes running the test CGI, anywhere.
+function testcgiProcs() {
+  const found = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readlinkSync(`/proc/${d}/exe`).endsWith("/tests/testcgi")) found.push(Number(d));
+    } catch { /* gone or not ours */ }
+  }
+  return found;
+}
+
+// ---- HTTP over raw sockets ----------------------------------------------
+
+// Send bytes (or a list of [bytes, delayMs]) and collect what comes back
+// until the server closes or `until(buf)` holds or timeout ms pass.
+function exchange(port, payload, { timeout = 5000, until = null } = {}) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const s = net.connect(port, "127.0.0.1");
+    let buf = Buffer.alloc(0), done = false;
+    const finish = (closed) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve({ buf, closed, ms: Date.now() - t0 });
+    };
+    const timer = setTimeout(() => finish(false), timeout);
+    s.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (until && until(buf)) finish(false);
+    });
+    s.on("end", () => finish(true));
+    s.on("error", () => finish(true));
+    s.on("connect", async () => {
+      const parts = Array.isArray(payload) ? payload : [[payload, 0]];
+      for (const [bytes, delay] of parts) {
+        if (delay) await sleep(delay);
+        if (done) return;
+        s.write(bytes);
+      }
+    });
+  });
+}
+
+// Parse every complete response in buf (HEAD responses: pass heads).
+function parseResponses(buf, heads = []) {
+  const res = [];
+  let off = 0;
+  while (off < buf.length) {
+    const end = buf.indexOf("\r\n\r\n", off);
+    if (end < 0) break;
+    const lines = buf.subarray(off, end).toString("latin1").split("\r\n");
+    const m = /^HTTP\/1\.([01]) (\d{3}) (.*)$/.exec(lines[0]);
+    if (!m) throw new Error(`bad status line ${JSON.stringify(lines[0])}`);
+    const headers = new Map();
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(":");
+      const k = l.slice(0, i).toLowerCase(), v = l.slice(i + 1).trim();
+      headers.set(k, [...(headers.get(k) || []), v]);
+    }
+    const r = { version: m[1], status: Number(m[2]), reason: m[3], headers, raw: lines };
+    r.h = (k) => (headers.get(k.toLowerCase()) || [undefined])[0];
+    off = end + 4;
+    const noBody = heads[res.length] || r.status === 204 || r.status === 304 || r.status === 100;
+    if (noBody) {
+      r.body = Buffer.alloc(0);
+    } else if (r.h("transfer-encoding") === "chunked") {
+      const parts = [];
+      for (;;) {
+        const le = buf.indexOf("\r\n", off);
+        if (le < 0) throw new Error("truncated chunk size");
+        const size = parseInt(buf.subarray(off, le).toString(), 16);
+        off = le + 2;
+        if (size === 0) { off += 2; break; }
+        parts.push(buf.subarray(off, off + size));
+        off += size + 2;
+      }
+      r.body = Buffer.concat(parts);
+    } else if (r.h("content-length") !== undefined) {
+      const n = Number(r.h("content-length"));
+      r.body = buf.subarray(off, off + n);
+      if (r.body.length < n) throw new Error("truncated body");
+      off += n;
+    } else {
+      r.body = buf.subarray(off);
+      off = buf.length;
+    }
+    res.push(r);
+  }
+  return res;
+}
+
+function get(path, extra = "", version = "1.1") {
+  return `GET ${path} HTTP/${version}\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`;
+}
+
+async function one(port, bytes, opts) {
+  const x = await exchange(port, bytes, opts);
+  const r = parseResponses(x.buf, opts && opts.heads);
+  if (r.length !== 1) throw new Error(`${r.length} responses to one request: ${x.buf.toString("latin1").slice(0, 300)}`);
+  r[0].closed = x.closed;
+  r[0].ms = x.ms;
+  return r[0];
+}
+
+function envOf(body) {
+  const env = new Map(), fds = [], args = [];
+  let bodyLen = -1;
+  for (const l of body.toString("latin1").split("\n")) {
+    if (l.startsWith("ENV ")) { const i = l.indexOf("="); env.set(l.slice(4, i), l.slice(i + 1)); }
+    if (l.startsWith("FD ")) fds.push(Number(l.slice(3)));
+    if (l.startsWith("ARG ")) args.push(l.slice(4));
+    if (l.startsWith("BODY ")) bodyLen = Number(l.slice(5));
+  }
+  return { env, fds, args, bodyLen };
+}
+
+function eq(a, b, what) {
+  if (a !== b) throw new Error(`${what}: ${JSON.stringify(a)}, want ${JSON.stringify(b)}`);
+}
+function assert(c, what) { if (!c) throw new Error(what); }
+
+// ---- the tests -----------------------------------------------------------
+
+const tests = [];
+function test(name, fn) { tests.push({ name, fn }); }
+
+// One shared serve for the stateless probes.
+let shared;
+
+// RFC 9112 probes (cgi-hosts.md 2g), each with the strict answer.
+const probes = [
+  ["CL with TE", "POST /env HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400],
+  ["two different CLs", "POST /env HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400],
+  ["two equal CLs", "POST /env HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400],
+  ["signed CL", "POST /env HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc", 400],
+  ["non-decimal CL", "POST /env HTTP/1.1\r\nHost: x\r\nContent-Length: 0x3\r\n\r\nabc", 400],
+  ["TE xchunked", "POST /env HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n", 501],
+  ["TE chunked, identity", "POST /env HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 501],
+  ["TE gzip", "POST /env HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501],
+  ["TE on HTTP/1.0", "POST /env HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400],
+  ["obs-fold", "GET /env HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  2\r\n\r\n", 400],
+  ["space before colon", "GET /env HTTP/1.1\r\nHost : x\r\n\r\n", 400],
+  ["bare LF", "GET /env HTTP/1.1\nHost: x\n\n", 400],
+  ["NUL in a header", "GET /env HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 400],
+  ["CR inside a header value", "GET /env HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400],
+  ["no Host on 1.1", "GET /env HTTP/1.1\r\n\r\n", 400],
+  ["two Hosts", "GET /env HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400],
+  ["Host with a slash", "GET /env HTTP/1.1\r\nHost: a/b\r\n\r\n", 400],
+  ["HTTP/0.9", "GET /env\r\n\r\n", 400],
+  ["HTTP/2.0", "GET /env HTTP/2.0\r\nHost: x\r\n\r\n", 505],
+  ["HTTP/1.2", "GET /env HTTP/1.2\r\nHost: x\r\n\r\n", 505],
+  ["HTTX/1.1", "GET /env HTTX/1.1\r\nHost: x\r\n\r\n", 400],
+  ["lowercase method", "get /env HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["two spaces in the request line", "GET  /env HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["target not starting with /", "GET env HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["fragment in the target", "GET /env#x HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["../ above the root", "GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["%2e%2e above the root", "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["%00 in the path", "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["%0d%0a in the path", "GET /a%0d%0aSet-Cookie:%20x=1 HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["malformed escape", "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["raw control byte in the target", "GET /a\x1bb HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+  ["target of 4097 bytes", `GET /${"a".repeat(4096)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+  ["request line of 9000 bytes", `GET /${"a".repeat(9000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+  ["head over 8 KiB", `GET /env HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(8200)}\r\n\r\n`, 431],
+  ["101 fields", `GET /env HTTP/1.1\r\nHost: x\r\n${"X-F: 1\r\n".repeat(100)}\r\n`, 431],
+  ["body over 1 MiB", `POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: ${1024 * 1024 + 1}\r\n\r\n`, 413],
+  ["Expect other than 100-continue", "GET /env HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", 417],
+  ["malformed chunk size", "POST /env HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400],
+  ["OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 204],
+  ["* with GET", "GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400],
+];
+for (const [name, bytes, want] of probes) {
+  test(`probe: ${name} -> ${want}`, async () => {
+    const r = await one(await shared.port, bytes);
+    eq(r.status, want, "status");
+    if (want >= 400) {
+      assert(r.closed, "the connection stays open after an error");
+      eq(r.h("connection"), "close", "Connection header");
+    }
+  });
+}
+
+test("the edges: a target of 4096 bytes, 100 fields, 1 MiB body pass", async () => {
+  const port = await shared.port;
+  let r = await one(port, get(`/${"a".repeat(4095)}`));
+  eq(r.status, 404, "4096-byte target (testcgi answers 404)");
+  r = await one(port, `GET /env HTTP/1.1\r\nHost: x\r\n${"X-F: 1\r\n".repeat(98)}Connection: close\r\n\r\n`);
+  eq(r.status, 200, "100 fields");
+  const body = Buffer.alloc(1024 * 1024, "z");
+  r = await one(port, Buffer.concat([Buffer.from(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]), { timeout: 10000 });
+  eq(r.status, 200, "1 MiB body");
+  assert(r.body.equals(body), "the body came back changed");
+});
+
+test("a head of exactly 8192 bytes passes, 8193 does not", async () => {
+  const port = await shared.port;
+  const base = "GET /env HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: \r\n\r\n";
+  const pad = (n) => base.replace("X-Pad: ", `X-Pad: ${"p".repeat(n - base.length)}`);
+  eq(pad(8192).length, 8192, "test setup");
+  eq((await one(port, pad(8192))).status, 200, "8192-byte head");
+  eq((await one(port, pad(8193))).status, 431, "8193-byte head");
+});
+
+test("absolute-form target: its authority is the host", async () => {
+  const r = await one(await shared.port, "GET http://example.test:81/env?q=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n");
+  eq(r.status, 200, "status");
+  const { env } = envOf(r.body);
+  eq(env.get("SERVER_NAME"), "example.test", "SERVER_NAME");
+  eq(env.get("PATH_INFO"), "/env", "PATH_INFO");
+  eq(env.get("QUERY_STRING"), "q=1", "QUERY_STRING");
+});
+
+test("the CGI environment is built from scratch (RFC 3875 4.1)", async () => {
+  const r = await one(await shared.port, get("/a/../x/./../env?x=1&y=a%20b", "User-Agent: () { :; }; echo vulnerable\r\n"));
+  eq(r.status, 200, "status");
+  const { env, args, fds } = envOf(r.body);
+  const want = {
+    GATEWAY_INTERFACE: "CGI/1.1", SERVER_PROTOCOL: "HTTP/1.1", REQUEST_METHOD: "GET",
+    SCRIPT_NAME: "", PATH_INFO: "/env", QUERY_STRING: "x=1&y=a%20b", REMOTE_ADDR: "127.0.0.1",
+    SERVER_NAME: "127.0.0.1", REQUEST_URI: "/a/../x/./../env?x=1&y=a%20b", X_MATCHED_ROUTE: "/...",
+    X_RAW_PATH_INFO: "/a/../x/./../env", X_FULL_URL: "http://127.0.0.1/a/../x/./../env?x=1&y=a%20b",
+    HTTP_HOST: "127.0.0.1", HTTP_USER_AGENT: "() { :; }; echo vulnerable",
+  };
+  for (const [k, v] of Object.entries(want)) eq(env.get(k), v, k);
+  assert(/^moscow-time-serve\//.test(env.get("SERVER_SOFTWARE")), "SERVER_SOFTWARE");
+  eq(env.get("SERVER_PORT"), String(await shared.port), "SERVER_PORT");
+  assert(/^\d+$/.test(env.get("REMOTE_PORT")), "REMOTE_PORT");
+  for (const k of ["PATH", "HOME", "CONTENT_LENGTH", "CONTENT_TYPE", "HTTP_CONNECTION", "SERVE_SECRET"]) {
+    assert(!env.has(k), `${k} must not be set`);
+  }
+  eq(args.length, 1, "argv from the query");
+  eq(fds.join(","), "0,1,2", "descriptors the CGI inherited");
+});
+
+test("QUERY_STRING is set and empty without a query", async () => {
+  const { env } = envOf((await one(await shared.port, get("/env"))).body);
+  eq(env.get("QUERY_STRING"), "", "QUERY_STRING");
+  eq(env.get("PATH_INFO"), "/env", "PATH_INFO");
+});
+
+test("path: decoded once, // . .. resolved, %2F decoded", async () => {
+  const port = await shared.port;
+  for (const [target, want] of [["//env", "/env"], ["/x/%2e%2e/env", "/env"], ["/a%2Fb/%2e%2e/c/..//env", "/a/env"],
+    ["/caf%C3%A9/../env", "/env"], ["/%2525/../env", "/env"], ["/env%2F", "/env/"]]) {
+    const r = await one(port, get(target));
+    if (want === "/env/") { eq(r.status, 404, `${target}: status`); continue; }
+    eq(r.status, 200, `${target}: status`);
+    eq(envOf(r.body).env.get("PATH_INFO"), want, `${target}: PATH_INFO`);
+  }
+});
+
+test("httpoxy, Authorization, odd names and repeated fields", async () => {
+  const r = await one(await shared.port, get("/env",
+    "Proxy: http://evil:1\r\nAuthorization: Basic eDp5\r\nProxy-Authorization: Basic eDp5\r\n" +
+    "X_Test: u\r\nContent_Length: 99\r\nFoo.Bar: d\r\nX-Test: a\r\nx-test: b\r\nContent-Type: text/evil\r\n" +
+    "Keep-Alive: 5\r\nTE: trailers\r\nUpgrade: h2c\r\nX-Empty:\r\n"));
+  const { env } = envOf(r.body);
+  for (const k of ["HTTP_PROXY", "HTTP_AUTHORIZATION", "HTTP_PROXY_AUTHORIZATION", "HTTP_CONTENT_LENGTH",
+    "HTTP_FOO_BAR", "HTTP_CONTENT_TYPE", "HTTP_KEEP_ALIVE", "HTTP_TE", "HTTP_UPGRADE", "CONTENT_TYPE", "HTTP_CONNECTION"]) {
+    assert(!env.has(k), `${k} must not reach the CGI`);
+  }
+  eq(env.get("HTTP_X_TEST"), "a, b", "HTTP_X_TEST");
+  eq(env.get("HTTP_X_EMPTY"), "", "HTTP_X_EMPTY");
+  const names = r.body.toString("latin1").split("\n").filter((l) => l.startsWith("ENV HTTP_X_TEST="));
+  eq(names.length, 1, "HTTP_X_TEST entries");
+});
+
+test("request bodies: Content-Length and de-chunked, with CONTENT_LENGTH", async () => {
+  const port = await shared.port;
+  let r = await one(port, "POST /env HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world");
+  let e = envOf(r.body);
+  eq(e.env.get("CONTENT_LENGTH"), "11", "CONTENT_LENGTH");
+  eq(e.env.get("CONTENT_TYPE"), "text/plain", "CONTENT_TYPE");
+  eq(e.bodyLen, 11, "bytes the CGI read");
+  r = await one(port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
+  eq(r.status, 200, "chunked status");
+  eq(r.body.toString(), "hello world", "de-chunked body");
+  r = await one(port, "POST /env HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  e = envOf(r.body);
+  assert(!e.env.has("CONTENT_LENGTH"), "CONTENT_LENGTH for an empty body");
+  r = await one(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    { until: (b) => b.includes("100 Continue") });
+  eq(r.status, 100, "interim 100 Continue before the body is sent");
+});
+
+test("a body the CGI never reads does not block serve", async () => {
+  const body = Buffer.alloc(900 * 1024, "q");
+  const r = await one(await shared.port, Buffer.concat([Buffer.from(`POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`), body]), { timeout: 8000 });
+  eq(r.status, 200, "status");
+  eq(r.body.toString(), "not read\n", "body");
+});
+
+// CGI output -> HTTP (cgi-hosts.md 2f)
+const outputs = [
+  ["/status404", 404, (r) => eq(r.body.toString(), "nope\n", "body")],
+  ["/crlf", 201, (r) => { eq(r.reason, "Created", "reason"); eq(r.body.toString(), "crlf-ok\n", "body"); }],
+  ["/lf", 200, (r) => eq(r.h("content-length"), "6", "Content-Length")],
+  ["/location", 302, (r) => eq(r.h("location"), "http://example.invalid/x", "Location")],
+  ["/location-local", 302, (r) => eq(r.h("location"), "/elsewhere", "Location")],
+  ["/redirect-doc", 301, (r) => assert(r.body.toString().includes("moved"), "body")],
+  ["/204", 204, (r) => { eq(r.body.length, 0, "body"); assert(r.h("content-length") === undefined, "Content-Length on 204"); }],
+  ["/noct", 502, null],
+  ["/cl", 200, (r) => { eq(r.h("content-length"), "6", "Content-Length"); eq(r.body.toString(), "abcdef", "body"); }],
+  ["/hop", 200, (r) => { eq(r.body.toString(), "raw\n", "body"); assert(r.h("keep-alive") === undefined && r.h("transfer-encoding") === undefined, "hop-by-hop passed"); }],
+  ["/garbage", 502, null],
+  ["/noblank", 502, null],
+  ["/empty", 502, null],
+  ["/statusbad", 502, null],
+  ["/status99", 502, null],
+  ["/inject", 502, (r) => assert(r.h("set-cookie") === undefined, "injected header")],
+  ["/nul", 502, (r) => assert(r.h("set-cookie") === undefined, "injected header")],
+  ["/spacecolon", 502, null],
+  ["/crash", 502, null],
+  ["/cookies", 200, (r) => eq((r.headers.get("set-cookie") || []).join("|"), "a=1|b=2", "Set-Cookie")],
+  ["/stderr", 200, (r) => eq(r.body.toString(), "ok\n", "body")],
+];
+for (const [path, want, more] of outputs) {
+  test(`CGI output ${path} -> ${want}`, async () => {
+    const r = await one(await shared.port, get(path));
+    eq(r.status, want, "status");
+    if (want === 502) assert(!r.body.toString().includes("body"), "502 forwarded CGI output");
+    if (more) more(r);
+  });
+}
+
+test("a CGI header block over 8 KiB is a 502", async () => {
+  const r = await one(await shared.port, get("/hugehead"));
+  eq(r.status, 502, "status");
+  assert(r.h("x-huge") === undefined, "forwarded");
+});
+
+test("a long body streams: chunked on 1.1, close-delimited on 1.0", async () => {
+  const port = await shared.port;
+  let r = await one(port, get("/big"), { timeout: 8000 });
+  eq(r.h("transfer-encoding"), "chunked", "Transfer-Encoding");
+  eq(r.body.length, 200 * 1024, "body length");
+  assert(r.body.subarray(0, 26).toString() === "abcdefghijklmnopqrstuvwxyz", "body bytes");
+  r = await one(port, "GET /big HTTP/1.0\r\n\r\n", { timeout: 8000 });
+  eq(r.version, "0", "version");
+  assert(r.h("transfer-encoding") === undefined && r.h("content-length") === undefined, "framing on 1.0");
+  eq(r.body.length, 200 * 1024, "1.0 body length");
+  assert(r.closed, "1.0 closes");
+});
+
+test("HEAD through serve: GET's headers and Content-Length, no body", async () => {
+  const s = startServe(["-q"], { program: "./cgi" });
+  try {
+    const port = await s.port;
+    for (const path of ["/", "/api/time", "/nope"]) {
+      const g = await one(port, get(path));
+      const h = await one(port, `HEAD ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, { heads: [true] });
+      eq(h.status, g.status, `${path} status`);
+      eq(h.h("content-length"), g.h("content-length"), `${path} Content-Length`);
+      eq(h.h("content-length"), String(g.body.length), `${path} Content-Length vs GET body`);
+      const x = await exchange(port, `HEAD ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert(x.buf.toString("latin1").endsWith("\r\n\r\n"), `${path}: HEAD has a body`);
+    }
+  } finally { await s.stop(); }
+});
+
+test("the app behind serve: / and /api/time, WAGI variables", async () => {
+  const s = startServe(["-q"], { program: "./cgi" });
+  try {
+    const port = await s.port;
+    let r = await one(port, get("/api/time"));
+    eq(r.status, 200, "status");
+    assert(/^\{"moscow_time":"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d MSK","timestamp":\d+\}\n$/.test(r.body.toString()), "API body");
+    r = await one(port, get("/api/%74ime"));
+    eq(r.status, 200, "X_RAW_PATH_INFO is decoded once by the cgi");
+    r = await one(port, get("/api//time"));
+    eq(r.status, 404, "a raw // reaches the cgi as under Spin");
+    r = await one(port, get("/"));
+    assert(r.body.toString().includes('<a href="/api/time">'), "page links at the root");
+  } finally { await s.stop(); }
+});
+
+test("keep-alive, pipelining in order, Connection: close, HTTP/1.0", async () => {
+  const port = await shared.port;
+  const a = "GET /lf HTTP/1.1\r\nHost: x\r\n\r\n";
+  const b = "GET /status404 HTTP/1.1\r\nHost: x\r\n\r\n";
+  const c = "GET /crlf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  let x = await exchange(port, a + b + c);
+  let rs = parseResponses(x.buf);
+  eq(rs.map((r) => r.status).join(","), "200,404,201", "pipelined answers in order");
+  assert(x.closed, "Connection: close honoured");
+  eq(rs[0].h("connection"), undefined, "keep-alive answer has no Connection");
+  x = await exchange(port, [[a, 0], [b, 300], [c, 300]]);
+  rs = parseResponses(x.buf);
+  eq(rs.length, 3, "three answers on one connection");
+  x = await exchange(port, "GET /lf HTTP/1.0\r\n\r\n");
+  rs = parseResponses(x.buf);
+  eq(rs[0].version, "0", "HTTP/1.0 answer");
+  assert(x.closed, "HTTP/1.0 closes");
+  x = await exchange(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /lf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  rs = parseResponses(x.buf);
+  eq(rs.map((r) => r.status).join(","), "200,200", "a request right after a body");
+  eq(rs[0].body.toString(), "abc", "first body");
+});
+
+test("idle keep-alive connections close after 5 s", async () => {
+  const x = await exchange(await shared.port, "GET /lf HTTP/1.1\r\nHost: x\r\n\r\n", { timeout: 9000 });
+  assert(x.closed, "still open");
+  assert(x.ms >= 4500 && x.ms < 8000, `closed after ${x.ms} ms`);
+});
+
+test("slowloris: drip-fed heads get 408 at the -T deadline, others are served", async () => {
+  const s = startServe(["-q", "-T", "2", "-c", "32"]);
+  try {
+    const port = await s.port;
+    const drip = [["GET /env HTTP/1.1\r\n", 0]];
+    for (let i = 0; i < 12; i++) drip.push([`X-Drip-${i}: 1\r\n`, 400]);
+    const slow = Array.from({ length: 10 }, () => exchange(port, drip, { timeout: 8000 }));
+    await sleep(500);
+    for (let i = 0; i < 5; i++) {
+      const r = await one(port, get("/lf"));
+      eq(r.status, 200, "a normal request meanwhile");
+    }
+    for (const x of await Promise.all(slow)) {
+      assert(x.closed, "a slow connection was left open");
+      assert(x.ms >= 1900 && x.ms < 4000, `closed after ${x.ms} ms, not at the 2 s deadline`);
+      eq(parseResponses(x.buf)[0].status, 408, "status");
+    }
+  } finally { await s.stop(); }
+});
+
+test("-c: more concurrent requests than the cap are all served, children never above it", async () => {
+  const s = startServe(["-q", "-c", "3"]);
+  try {
+    const port = await s.port;
+    let most = 0, sampling = true;
+    const sampler = (async () => {
+      for (let i = 0; i < 400 && sampling; i++) {
+        most = Math.max(most, children(s.proc.pid).length);
+        await sleep(10);
+      }
+    })();
+    const rs = await Promise.all(Array.from({ length: 9 }, () => one(port, get("/slow"), { timeout: 15000 })));
+    sampling = false;
+    await sampler;
+    eq(rs.filter((r) => r.status === 200).length, 9, "answered with 200");
+    assert(most >= 2 && most <= 3, `children peaked at ${most}, cap 3`);
+  } finally { await s.stop(); }
+});
+
+test("a hung CGI: 504 at -t, its process group gone", async () => {
+  const s = startServe(["-q", "-t", "2"]);
+  try {
+    const port = await s.port;
+    for (const path of ["/sleep", "/doublefork"]) {
+      const r = await one(port, get(path), { timeout: 10000 });
+      eq(r.status, 504, `${path} status`);
+      assert(r.ms >= 1900 && r.ms < 6000, `${path} answered after ${r.ms} ms`);
+      await sleep(300);
+      eq(testcgiProcs().length, 0, `${path}: CGI processes left`);
+    }
+  } finally { await s.stop(); }
+});
+
+test("a client that goes away mid-request costs nothing", async () => {
+  const port = await shared.port;
+  const x = await exchange(port, get("/sleep"), { timeout: 300 });
+  assert(!x.closed && x.buf.length === 0, "setup");
+  await sleep(500);
+  eq(testcgiProcs().length, 0, "the CGI was left running");
+  const x2 = await exchange(port, get("/big"), { timeout: 5000, until: (b) => b.length > 1000 });
+  assert(x2.buf.length > 1000, "setup 2");
+  await sleep(300);
+  eq(testcgiProcs().length, 0, "the CGI was left running after a streamed disconnect");
+  eq((await one(port, get("/lf"))).status, 200, "serve still answers");
+  eq(shared.proc.exitCode, null, "serve died");
+});
+
+test("SIGTERM: requests in flight complete, serve exits 0", async () => {
+  const s = startServe(["-q"]);
+  const port = await s.port;
+  const inflight = Array.from({ length: 3 }, () => one(port, get("/slow"), { timeout: 8000 }));
+  await sleep(300);
+  s.proc.kill("SIGTERM");
+  const rs = await Promise.all(inflight);
+  eq(rs.map((r) => r.status).join(","), "200,200,200", "in-flight answers");
+  const ex = await s.exited;
+  eq(ex.code, 0, "exit status");
+  const x = await exchange(port, get("/lf"), { timeout: 1000 });
+  eq(x.buf.length, 0, "still accepting after SIGTERM");
+});
+
+test("SIGTERM closes idle keep-alive connections at once", async () => {
+  const s = startServe(["-q"]);
+  const port = await s.port;
+  const idle = exchange(port, "GET /lf HTTP/1.1\r\nHost: x\r\n\r\n", { timeout: 8000 });
+  await sleep(300);
+  const t0 = Date.now();
+  s.proc.kill("SIGTERM");
+  const ex = await s.exited;
+  eq(ex.code, 0, "exit status");
+  assert(Date.now() - t0 < 2000, `exit took ${Date.now() - t0} ms`);
+  assert((await idle).closed, "idle connection closed");
+});
+
+test("a supervisor in serve's process group survives serve's SIGTERM", async () => {
+  const sh = spawn("sh", ["-c", `${SERVE} -q -b 127.0.0.1 -p 0 ${TESTCGI} & echo pid $!; wait; echo supervisor-alive`],
+    { stdio: ["ignore", "pipe", "pipe"], env: {} });
+  started.push(sh);
+  let out = "";
+  sh.stdout.on("data", (d) => { out += d; });
+  const done = new Promise((resolve) => sh.on("exit", (code) => resolve(code)));
+  for (let i = 0; i < 50 && !/\n\d+\n/.test(out); i++) await sleep(50);
+  const pid = Number(/pid (\d+)/.exec(out)[1]);
+  process.kill(pid, "SIGTERM");
+  const code = await Promise.race([done, sleep(5000).then(() => "timeout")]);
+  eq(code, 0, "supervisor exit");
+  assert(out.includes("supervisor-alive"), "the supervisor was killed");
+});
+
+test("thousands of requests: no zombie, no leaked descriptor", async () => {
+  const s = startServe(["-q"]);
+  try {
+    const port = await s.port;
+    const fds = () => readdirSync(`/proc/${s.proc.pid}/fd`).length;
+    await one(port, get("/lf"));
+    await sleep(100);
+    const before = fds();
+    // 20 connections x 100 keep-alive requests, 5 at a time
+    const req = "GET /lf HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (let round = 0; round < 4; round++) {
+      const batch = Array.from({ length: 5 }, () => exchange(port, req.repeat(99) +
+        "GET /lf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", { timeout: 20000 }));
+      for (const x of await Promise.all(batch)) eq(parseResponses(x.buf).length, 100, "answers per connection");
+    }
+    await sleep(300);
+    eq(fds(), before, "serve's descriptors");
+    const zombies = children(s.proc.pid).filter((k) => k.state === "Z");
+    eq(zombies.length, 0, "zombies");
+    eq(testcgiProcs().length, 0, "CGI processes left");
+  } finally { await s.stop(); }
+});
+
+test("the access log is CLF with control bytes escaped", async () => {
+  const s = startServe([]);
+  try {
+    const port = await s.port;
+    await one(port, "GET /a\x1b[2J\x07b HTTP/1.1\r\nHost: x\r\nUser-Agent: \x1b[31mred\r\n\r\n");
+    await one(port, get("/lf"));
+    await sleep(200);
+    const log = s.log();
+    assert(!log.includes(0x1b) && !log.includes(0x07), "raw control bytes in the log");
+    const lines = log.toString("latin1").trim().split("\n");
+    assert(lines.some((l) => /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/lf HTTP\/1\.1" 200 6$/.test(l)), `no CLF line: ${lines.join(" | ")}`);
+    assert(lines.some((l) => l.includes("\\x1b[2J\\x07b") && / 400 /.test(l)), "the hostile line is not logged escaped");
+  } finally { await s.stop(); }
+});
+
+test("-q turns the access log off", async () => {
+  const s = startServe(["-q"]);
+  try {
+    await one(await s.port, get("/lf"));
+    await sleep(100);
+    eq(s.log().length, 0, "stderr");
+  } finally { await s.stop(); }
+});
+
+test("inetd mode (-i): one connection on stdin and stdout", async () => {
+  const p = spawn(SERVE, ["-i", "-q", TESTCGI], { stdio: ["pipe", "pipe", "pipe"], env: { REMOTE_ADDR: "192.0.2.7", REMOTE_PORT: "4242" } });
+  started.push(p);
+  let out = Buffer.alloc(0);
+  p.stdout.on("data", (d) => { out = Buffer.concat([out, d]); });
+  const code = new Promise((resolve) => p.on("exit", (c) => resolve(c)));
+  p.stdin.write("GET /env HTTP/1.1\r\nHost: x\r\n\r\nGET /lf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  eq(await Promise.race([code, sleep(5000).then(() => "timeout")]), 0, "exit status");
+  p.stdin.end();
+  const rs = parseResponses(out);
+  eq(rs.length, 2, "answers");
+  const { env } = envOf(rs[0].body);
+  eq(env.get("REMOTE_ADDR"), "192.0.2.7", "REMOTE_ADDR from the environment");
+  eq(env.get("REMOTE_PORT"), "4242", "REMOTE_PORT from the environment");
+});
+
+test("socket activation: a listener on fd 3 with LISTEN_FDS", async () => {
+  const s = startServe([], { cmd: ["tests/activate", SERVE, "-q", TESTCGI] });
+  try {
+    const r = await one(await s.port, get("/env"));
+    eq(r.status, 200, "status");
+    const { env, fds } = envOf(r.body);
+    assert(!env.has("LISTEN_FDS") && !env.has("LISTEN_PID"), "activation variables leaked");
+    eq(fds.join(","), "0,1,2", "the CGI's descriptors");
+  } finally { await s.stop(); }
+});
+
+test("MODE=once runs the program once, like the reference container", async () => {
+  const r = spawnSync(SERVE, ["-p", "1", "./cgi"], { env: { MODE: "once" }, timeout: 5000 });
+  eq(r.status, 0, "exit status");
+  assert(/^\{\n  "moscow_time": "[^"]+ MSK",\n  "timestamp": \d+\n\}\n$/.test(r.stdout.toString()), `output ${r.stdout}`);
+});
+
+test("command line: -h, -V, bad options and a missing program", async () => {
+  let r = spawnSync(SERVE, ["-h"], { env: {} });
+  eq(r.status, 0, "-h status");
+  assert(r.stdout.toString().startsWith("usage: serve"), "-h output");
+  r = spawnSync(SERVE, ["-V"], { env: {} });
+  assert(/^moscow-time serve \d+\.\d+\.\d+\n$/.test(r.stdout.toString()), "-V output");
+  for (const args of [["-c", "0"], ["-c", "1025"], ["-t", "x"], ["-T", "0"], ["-p", "65536"], ["-Z"]]) {
+    r = spawnSync(SERVE, args, { env: {} });
+    eq(r.status, 2, `${args.join(" ")} status`);
+    assert(r.stderr.length > 0 && r.stdout.length === 0, `${args.join(" ")} message`);
+  }
+  r = spawnSync(SERVE, ["-p", "0", "/nonexistent/cgi"], { env: {} });
+  eq(r.status, 1, "missing program status");
+  assert(r.stderr.toString().includes("/nonexistent/cgi"), "missing program message");
+});
+
+// ---- run -----------------------------------------------------------------
+
+let passed = 0, failed = 0;
+shared = startServe(["-q"]);
+try {
+  for (const t of tests) {
+    try {
+      await Promise.race([t.fn(), sleep(40000).then(() => { throw new Error("test timed out"); })]);
+      passed++;
+      console.log(`ok - serve: ${t.name}`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL - serve: ${t.name}: ${e.message}`);
+    }
+  }
+} finally {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+}
+console.log(`# serve: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
