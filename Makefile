@@ -102,13 +102,17 @@ test: check
 
 fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve
 
+# figures, not tests: sizes, start time, wrk against lighttpd mod_cgi
+bench: cgi.wasm
+	sh tests/bench/bench.sh
+
 lint:
 	mandoc -Tlint -W warning cgi.1 serve.1
 
 install: cgi serve
 	mkdir -p "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(MANPREFIX)/man1"
-	cp -f cgi "$(DESTDIR)$(PREFIX)/bin/"
-	cp -f cgi.1 "$(DESTDIR)$(MANPREFIX)/man1/"
+	cp -f cgi serve "$(DESTDIR)$(PREFIX)/bin/"
+	cp -f cgi.1 serve.1 "$(DESTDIR)$(MANPREFIX)/man1/"
 
 uninstall:
 	rm -f "$(DESTDIR)$(PREFIX)/bin/cgi" "$(DESTDIR)$(PREFIX)/bin/serve"
@@ -119,4 +123,4 @@ clean:
 	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
-.PHONY: all wasm run deps check test fuzz lint install uninstall clean
+.PHONY: all wasm run deps check test fuzz bench lint install uninstall clean

@@ -7,25 +7,27 @@ cd "$(dirname "$0")/.." || exit 1
 W=tests/.build/buildtest
 rm -rf "$W"
 mkdir -p "$W"
-cp -R Makefile cgi.c render.h cgi.1 templates "$W"/
+cp -R Makefile cgi.c serve.c render.h cgi.1 serve.1 templates "$W"/
 rm -f "$W"/templates/embed "$W"/templates/index.h
 
 check() {
 	if [ "$2" = 0 ]; then echo "ok - build: $1"; else echo "FAIL - build: $1"; fi
 }
 
-make -s -C "$W" CFLAGS='-std=c99 -pedantic -Wall -Wextra -Werror -O2' cgi >"$W/log" 2>&1
+make -s -C "$W" CFLAGS='-std=c99 -pedantic -Wall -Wextra -Werror -O2' cgi serve >"$W/log" 2>&1
 check "cc -Wall -Wextra -Werror -pedantic" $?
 make -s -C "$W" WASI_CFLAGS='--target=wasm32-wasi --sysroot=/usr -std=c99 -Wall -Wextra -Werror -Oz' wasm >>"$W/log" 2>&1
 check "clang-19 wasm32-wasi -Wall -Wextra -Werror" $?
-rm -f "$W/cgi"
-make -s -C "$W" CC=musl-gcc LDFLAGS=-static cgi >>"$W/log" 2>&1 &&
-    ! readelf -l "$W/cgi" | grep -q INTERP && [ "$(MODE=once "$W/cgi" | wc -l)" -eq 4 ]
-check "make CC=musl-gcc LDFLAGS=-static gives a static binary that runs" $?
+rm -f "$W/cgi" "$W/serve"
+make -s -C "$W" CC=musl-gcc LDFLAGS=-static >>"$W/log" 2>&1 &&
+    ! readelf -l "$W/cgi" | grep -q INTERP && ! readelf -l "$W/serve" | grep -q INTERP &&
+    [ "$(MODE=once "$W/cgi" | wc -l)" -eq 4 ] && [ "$(MODE=once "$W/serve" | wc -l)" -eq 4 ]
+check "make CC=musl-gcc LDFLAGS=-static gives static binaries that run" $?
 make -s -C "$W" DESTDIR="$PWD/$W/root" PREFIX=/usr install >>"$W/log" 2>&1 &&
-    [ -x "$W/root/usr/bin/cgi" ] && [ -f "$W/root/usr/share/man/man1/cgi.1" ]
+    [ -x "$W/root/usr/bin/cgi" ] && [ -x "$W/root/usr/bin/serve" ] &&
+    [ -f "$W/root/usr/share/man/man1/cgi.1" ] && [ -f "$W/root/usr/share/man/man1/serve.1" ]
 check "make install honours DESTDIR and PREFIX" $?
-make -s -C "$W" clean >>"$W/log" 2>&1 && [ ! -e "$W/cgi" ] && [ ! -e "$W/cgi.wasm" ] &&
+make -s -C "$W" clean >>"$W/log" 2>&1 && [ ! -e "$W/cgi" ] && [ ! -e "$W/serve" ] && [ ! -e "$W/cgi.wasm" ] &&
     [ ! -e "$W/templates/index.h" ]
 check "make clean removes what was built" $?
 grep -i warning "$W/log" && check "no warnings" 1

@@ -1,0 +1,113 @@
+/*
+ * fuzz_serve: libFuzzer harness over serve.c's parsers: the request head
+ * (head_end, parse_head, path_normalize, build_env), the CGI's header
+ * block (parse_cgi_head) and chunked bodies (dechunk). The first byte
+ * picks the parser. Beyond the sanitizers, it aborts when a parser's
+ * output breaks a rule serve relies on: no CR, LF or NUL in a CGI variable
+ * or a forwarded field, a normalised path that starts with "/" and holds
+ * no "..", lengths within their buffers.
+ *
+ *	make fuzz && tests/fuzz/fuzz_serve -max_total_time=60 tests/fuzz/seeds-serve
+ */
+#define main serve_main
+#include "../../serve.c"
+#undef main
+
+static void
+check(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_serve: %s\n", what);
+		abort();
+	}
+}
+
+static void
+no_breaks(const char *s, size_t n, const char *what)
+{
+	check(memchr(s, '\r', n) == NULL && memchr(s, '\n', n) == NULL &&
+	    memchr(s, '\0', n) == NULL, what);
+}
+
+static void
+fuzz_head(const char *d, size_t n)
+{
+	static char envmem[ENV_BYTES], path[TARGET_MAX + 1];
+	struct conninfo ci = { "127.0.0.1", "1", "127.0.0.1", "80" };
+	struct req r;
+	struct env e;
+	long	 hl, pl;
+	int	 i;
+
+	if ((hl = head_end(d, n)) <= 0 || hl > HEAD_MAX)
+		return;
+	if (parse_head(d, (size_t)hl, &r) != 0 || r.asterisk)
+		return;
+	check(r.plen <= TARGET_MAX && r.path[0] == '/', "a bad path");
+	if ((pl = path_normalize(path, r.path, r.plen)) < 0)
+		return;
+	check(pl >= 1 && (size_t)pl <= r.plen + 1 && path[0] == '/',
+	    "a normalised path out of bounds");
+	check(memmem(path, (size_t)pl, "/../", 4) == NULL &&
+	    !(pl >= 3 && memcmp(path + pl - 3, "/..", 3) == 0),
+	    "a .. segment left in PATH_INFO");
+	if (build_env(&e, envmem, sizeof(envmem), &r, &ci, path, (size_t)pl,
+	    3) != 0)
+		check(0, "a head under HEAD_MAX does not fit ENV_BYTES");
+	for (i = 0; i < e.n; i++) {
+		no_breaks(e.v[i], strlen(e.v[i]), "CR or LF in a variable");
+		check(strncmp(e.v[i], "HTTP_PROXY=", 11) != 0 &&
+		    strncmp(e.v[i], "HTTP_AUTHORIZATION=", 19) != 0,
+		    "a dropped field in the environment");
+	}
+}
+
+static void
+fuzz_cgi_head(const char *d, size_t n, int eof)
+{
+	struct cgiout o;
+	int	 i;
+
+	if (parse_cgi_head(d, n, eof, &o) != 0)
+		return;
+	check(o.headlen <= n && o.headlen <= CGI_HEAD_MAX + 2, "headlen");
+	check(o.status >= 200 && o.status <= 599, "status out of range");
+	for (i = 0; i < o.nf; i++) {
+		no_breaks(o.f[i].name, o.f[i].nlen, "a break in a field name");
+		no_breaks(o.f[i].value, o.f[i].vlen, "a break in a field value");
+		check(!ieqs(o.f[i].name, o.f[i].nlen, "connection") &&
+		    !ieqs(o.f[i].name, o.f[i].nlen, "transfer-encoding") &&
+		    !ieqs(o.f[i].name, o.f[i].nlen, "content-length"),
+		    "a hop-by-hop field forwarded");
+	}
+}
+
+static void
+fuzz_chunked(const char *d, size_t n)
+{
+	static char out[4096];
+	size_t	 used = 0, len = 0;
+
+	if (dechunk(d, n, out, sizeof(out), &used, &len) == 0)
+		check(used <= n && len <= sizeof(out) && len <= used,
+		    "dechunk out of bounds");
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size == 0)
+		return 0;
+	switch (data[0] % 4) {
+	case 0:
+		fuzz_head((const char *)data + 1, size - 1);
+		break;
+	case 1:
+	case 2:
+		fuzz_cgi_head((const char *)data + 1, size - 1, data[0] % 4 == 2);
+		break;
+	default:
+		fuzz_chunked((const char *)data + 1, size - 1);
+	}
+	return 0;
+}
