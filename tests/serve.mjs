@@ -223,6 +223,9 @@ const probes = [
   ["raw control byte in the target", "GET /a\x1bb HTTP/1.1\r\nHost: x\r\n\r\n", 400],
   ["target of 4097 bytes", `GET /${"a".repeat(4096)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
   ["request line of 9000 bytes", `GET /${"a".repeat(9000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+  ["target of 64 KiB", `GET /${"a".repeat(65536)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+  ["a 64 KiB field", `GET /env HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(65536)}\r\n\r\n`, 431],
+  ["1000 fields", `GET /env HTTP/1.1\r\nHost: x\r\n${"X-F: 1\r\n".repeat(1000)}\r\n`, 431],
   ["head over 8 KiB", `GET /env HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(8200)}\r\n\r\n`, 431],
   ["101 fields", `GET /env HTTP/1.1\r\nHost: x\r\n${"X-F: 1\r\n".repeat(100)}\r\n`, 431],
   ["body over 1 MiB", `POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: ${1024 * 1024 + 1}\r\n\r\n`, 413],
@@ -594,6 +597,40 @@ test("thousands of requests: no zombie, no leaked descriptor", async () => {
     const zombies = children(s.proc.pid).filter((k) => k.state === "Z");
     eq(zombies.length, 0, "zombies");
     eq(testcgiProcs().length, 0, "CGI processes left");
+  } finally { await s.stop(); }
+});
+
+test("as PID 1, serve reaps orphans", async () => {
+  // --kill-child: serve, PID 1 inside, dies with unshare even on SIGKILL
+  const s = startServe([], { cmd: ["unshare", "--fork", "--pid", "--mount-proc", "--kill-child",
+    SERVE, "-q", "-b", "127.0.0.1", "-p", "0", TESTCGI] });
+  let pid1 = 0;
+  try {
+    const port = await s.port;
+    pid1 = children(s.proc.pid)[0].pid;
+    for (let i = 0; i < 3; i++) eq((await one(port, get("/orphan"))).status, 200, "status");
+    await sleep(1000);
+    const kids = children(pid1);
+    eq(kids.filter((k) => k.state === "Z").length, 0, `zombies under PID 1 (${JSON.stringify(kids)})`);
+  } finally {
+    await s.stop();
+    if (pid1) try { process.kill(pid1, "SIGKILL"); } catch { /* gone already */ }
+  }
+});
+
+test("out of descriptors: accept pauses instead of spinning", async () => {
+  const s = startServe([], { cmd: ["prlimit", "--nofile=4:4", SERVE, "-q", "-b", "127.0.0.1", "-p", "0", TESTCGI] });
+  try {
+    const port = await s.port;
+    const cpu = () => { const f = readFileSync(`/proc/${s.proc.pid}/stat`, "latin1").split(") ")[1].split(" "); return Number(f[11]) + Number(f[12]); };
+    const conns = Array.from({ length: 3 }, () => exchange(port, get("/lf"), { timeout: 2500 }));
+    await sleep(300);
+    const before = cpu();
+    await sleep(2000);
+    const used = cpu() - before;
+    await Promise.all(conns);
+    assert(used < 30, `serve used ${used} ticks of CPU in 2 s while out of descriptors`);
+    assert(s.log().toString().includes("pausing"), "no message about the pause");
   } finally { await s.stop(); }
 });
 

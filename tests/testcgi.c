@@ -13,6 +13,7 @@
  *   /crash      abort() before any output
  *   /big        a 200 KiB body (streamed by serve)
  *   /hugehead   a 9000-byte header line
+ *   /orphan     leaves a child in its own session, which exits 0.3 s later
  *   others      see canned[] below
  */
 #define _DEFAULT_SOURCE
@@ -162,6 +163,15 @@ main(int argc, char *argv[])
 		outs("Content-Type: text/plain\nX-Huge: ");
 		out(buf, 9000);
 		outs("\n\nbody\n");
+	} else if (strcmp(p, "/orphan") == 0) {
+		/* a child in a session of its own outlives the CGI */
+		if (fork() == 0) {
+			close(STDOUT_FILENO);
+			setsid();
+			usleep(300000);
+			_exit(0);
+		}
+		outs("Content-Type: text/plain\n\norphaned\n");
 	} else if (strcmp(p, "/crash") == 0)
 		abort();
 	else if (strcmp(p, "/big") == 0) {

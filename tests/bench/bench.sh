@@ -56,14 +56,15 @@ echo
 
 # serve on an ephemeral port; its port is the first line it prints
 start_serve() {
-	"$B/serve" -q -b 127.0.0.1 -p 0 -c 256 "$1" > $B/port &
+	rm -f "$B/port.$2"
+	"$B/serve" -q -b 127.0.0.1 -p 0 -c 256 "$1" > "$B/port.$2" &
 	pids="$pids $!"
 	spid=$!
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		[ -s $B/port ] && break
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		[ -s "$B/port.$2" ] && break
 		sleep 0.1
 	done
-	sport=$(head -n 1 $B/port)
+	sport=$(head -n 1 "$B/port.$2")
 }
 
 # one wrk run: prints "req/s p50 p99"
@@ -74,12 +75,12 @@ load() {
 	    END { printf "%s %s %s%s\n", r, p50, p99, err ? " (" err ")" : "" }' $B/wrk.txt
 }
 
-start_serve "$PWD/$B/cgi"
+start_serve "$PWD/$B/cgi" cgi
 SERVE_PID=$spid
 SERVE_PORT=$sport
 sleep 0.3
 rss=$(awk '/VmRSS/ { print $2 " " $3 }' /proc/$SERVE_PID/status)
-start_serve "$PWD/$B/noop"
+start_serve "$PWD/$B/noop" noop
 FLOOR_PORT=$sport
 
 mkdir -p $B/lighttpd
