@@ -7,24 +7,27 @@
 //   node tests/contract.mjs jco DIR             cgi.wasm wrapped by jco in
 //                                               the preview1 adapter, DIR
 //                                               holding its transpiled cgi.js
+//   node tests/contract.mjs serve SERVE         the cases that have an HTTP
+//                                               form (request), over HTTP
+//                                               to SERVE running ./cgi
 // Runners other than native are also compared with ./cgi (--ref PROGRAM):
 // the same bytes but for the clock.
 //
 // Prints "ok - ..." or "FAIL - ..." per case; exits 1 if any failed.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { WASI } from "node:wasi";
 
 const here = new URL(".", import.meta.url).pathname;
 const table = JSON.parse(readFileSync(join(here, "contract.json"), "utf8"));
 const [kind, target, ...rest] = process.argv.slice(2);
 const refIdx = rest.indexOf("--ref");
 const refProgram = refIdx >= 0 ? rest[refIdx + 1] : null;
-if (!["native", "wasi", "jco"].includes(kind) || !target) {
-  console.error("usage: node tests/contract.mjs native|wasi|jco TARGET [--ref PROGRAM]");
+if (!["native", "wasi", "jco", "serve"].includes(kind) || !target) {
+  console.error("usage: node tests/contract.mjs native|wasi|jco|serve TARGET [--ref PROGRAM]");
   process.exit(2);
 }
 
@@ -57,7 +60,8 @@ function nativeRunner(program) {
   };
 }
 
-function wasiRunner(path) {
+async function wasiRunner(path) {
+  const { WASI } = await import("node:wasi");
   const module = new WebAssembly.Module(readFileSync(path));
   const dir = mkdtempSync(join(tmpdir(), "mt-wasi-"));
   process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
@@ -88,8 +92,42 @@ function jcoRunner(dir) {
   };
 }
 
+// serve: start it on 127.0.0.1 with ./cgi, send the case's request with
+// the case's method, and turn the HTTP response back into CGI output
+// (Status, the fields but hop-by-hop and Date, the body) so the same
+// checks apply. The serve process is stopped by its PID on exit.
+async function serveRunner(servePath) {
+  const proc = spawn(servePath, ["-q", "-b", "127.0.0.1", "-p", "0", "./cgi"], { env: {}, stdio: ["ignore", "pipe", "inherit"] });
+  process.on("exit", () => proc.kill("SIGKILL"));
+  const port = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("serve printed no port")), 5000);
+    let out = "";
+    proc.stdout.on("data", (d) => { out += d; const m = /^(\d+)\n/.exec(out); if (m) { clearTimeout(t); resolve(Number(m[1])); } });
+  });
+  return (args, env) => new Promise((resolve, reject) => {
+    const method = env.REQUEST_METHOD;
+    const s = net.connect(port, "127.0.0.1");
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => { s.destroy(); reject(new Error("no answer from serve")); }, 10000);
+    s.on("connect", () => s.write(`${method} ${current.request.target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    s.on("data", (d) => { buf = Buffer.concat([buf, d]); });
+    s.on("error", reject);
+    s.on("end", () => {
+      clearTimeout(timer);
+      const end = buf.indexOf("\r\n\r\n");
+      const lines = buf.subarray(0, end).toString("latin1").split("\r\n");
+      const [, code, reason] = /^HTTP\/1\.1 (\d{3}) (.*)$/.exec(lines[0]);
+      const keep = lines.slice(1).filter((l) => !/^(connection|date):/i.test(l));
+      if (code !== "200") keep.unshift(`Status: ${code} ${reason}`);
+      resolve({ code: 0, stdout: Buffer.concat([Buffer.from(keep.join("\r\n") + "\r\n\r\n", "latin1"), buf.subarray(end + 4)]), stderr: Buffer.alloc(0) });
+    });
+  });
+}
+
+let current = null;
 const runner = kind === "native" ? nativeRunner(target)
-  : kind === "wasi" ? wasiRunner(target) : jcoRunner(target);
+  : kind === "wasi" ? await wasiRunner(target)
+  : kind === "jco" ? jcoRunner(target) : await serveRunner(target);
 const reference = refProgram ? nativeRunner(refProgram) : null;
 
 // ---- what every CGI response must be ----------------------------------
@@ -176,7 +214,7 @@ function checkPage(text, headers, exp) {
   if (/\ssrc=|https?:\/\/|url\(|@import/i.test(text)) throw new Error("page loads an external resource");
 }
 
-function checkCgi(c, res, exp, env) {
+async function checkCgi(c, res, exp, env) {
   if (res.code !== 0) throw new Error(`exit status ${res.code}: CGI mode must return 0`);
   if (res.stderr.length) throw new Error(`stderr: ${res.stderr.toString().slice(0, 300)}`);
   const { headers, body } = parseCgi(res.stdout);
@@ -208,7 +246,7 @@ function checkCgi(c, res, exp, env) {
   }
   if (exp.body === "head") {
     if (body.length) throw new Error("HEAD response has a body");
-    const get = runner(c.args || [], { ...env, REQUEST_METHOD: "GET" });
+    const get = await runner(c.args || [], { ...env, REQUEST_METHOD: "GET" });
     const g = parseCgi(get.stdout);
     for (const [k, v] of g.headers) {
       if (headers.get(k) !== v) throw new Error(`HEAD ${k}: ${headers.get(k)}, GET ${v}`);
@@ -270,14 +308,19 @@ function normalize(buf) {
     .replace(/Content-Length: \d+/g, "Content-Length: N");
 }
 
-let passed = 0, failed = 0;
+let passed = 0, failed = 0, other = 0;
 for (const c of table.cases) {
   const env = caseEnv(c);
   const args = c.args || [];
+  if (kind === "serve" && !c.request) {
+    other++;	// an environment no HTTP request through serve produces
+    continue;
+  }
+  current = c;
   try {
-    const res = runner(args, env);
+    const res = await runner(args, env);
     if (c.cli) checkCli(c, res, c.expect);
-    else checkCgi(c, res, c.expect, env);
+    else await checkCgi(c, res, c.expect, env);
     if (reference) {
       const ref = reference(args, env);
       if (normalize(ref.stdout) !== normalize(res.stdout)) {
@@ -291,5 +334,6 @@ for (const c of table.cases) {
     console.log(`FAIL - ${kind}: ${c.name}: ${e.message}`);
   }
 }
+if (other) console.log(`# contract ${kind}: ${other} cases are host environments with no HTTP form here`);
 console.log(`# contract ${kind}: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
