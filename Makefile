@@ -53,10 +53,10 @@ run: cgi serve
 deps:
 	sh tests/deps.sh
 
-tests/unit/t_render: tests/unit/t_render.c render.h
+tests/unit/t_render: tests/unit/t_render.c tests/unit/report.h render.h
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_render.c
 
-tests/t_serve: tests/unit/t_serve.c serve.c render.h
+tests/t_serve: tests/unit/t_serve.c tests/unit/report.h serve.c render.h
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_serve.c
 
 tests/testcgi: tests/testcgi.c

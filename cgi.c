@@ -305,27 +305,13 @@ write_all(int fd, struct iovec *iov, int cnt)
 {
 	ssize_t	 w;
 
-	while (cnt > 0) {
-		if (iov->iov_len == 0) {
-			iov++;
-			cnt--;
-			continue;
-		}
+	for (iov_consume(&iov, &cnt, 0); cnt > 0;
+	    iov_consume(&iov, &cnt, (size_t)w))
 		if ((w = writev(fd, iov, cnt)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
+			if (errno != EINTR)
+				return -1;
+			w = 0;
 		}
-		while (cnt > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * render.h: the pure parts of moscow-time. Moscow civil time without a
  * time-zone database, escaping for HTML, JSON and JavaScript strings,
- * percent-decoding, and a bounded output buffer with a template filler.
+ * percent-decoding, a bounded output buffer with a template filler, and the
+ * bookkeeping of a partly written iovec.
  *
  * Nothing here does I/O or allocates, so it compiles unchanged for
  * wasm32-wasi, is unit-tested by tests/unit/t_render.c and fuzzed through
@@ -10,6 +11,8 @@
  */
 #ifndef RENDER_H
 #define RENDER_H
+
+#include <sys/uio.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -79,6 +82,30 @@ buf_int(struct buf *b, int64_t v, int width)
 		buf_uint(b, (uint64_t)0 - (uint64_t)v, width);
 	} else
 		buf_uint(b, (uint64_t)v, width);
+}
+
+/*
+ * Drop the first n bytes, which a writev(2) wrote, from the vector
+ * (*iovp, *cntp), and any empty entries after them, so the caller can
+ * write again until *cntp is 0.
+ */
+static inline void
+iov_consume(struct iovec **iovp, int *cntp, size_t n)
+{
+	struct iovec *iov = *iovp;
+	int	 cnt = *cntp;
+
+	while (cnt > 0 && n >= iov->iov_len) {
+		n -= iov->iov_len;
+		iov++;
+		cnt--;
+	}
+	if (cnt > 0) {
+		iov->iov_base = (char *)iov->iov_base + n;
+		iov->iov_len -= n;
+	}
+	*iovp = iov;
+	*cntp = cnt;
 }
 
 /* ---- Civil time ---------------------------------------------------- */

@@ -798,41 +798,29 @@ ms_left(int64_t deadline)
 	return d < 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
 }
 
-/* Write all of iov to fd (non-blocking), waiting at most WRITE_IDLE_S for
- * each step. 0, or -1 (the client is gone or stalled). */
+/*
+ * Write all of iov to fd (non-blocking), waiting at most WRITE_IDLE_S for
+ * each step. 0, or -1: the client is gone or stalled.
+ */
 static int
 write_all(int fd, struct iovec *iov, int cnt)
 {
 	struct pollfd pfd;
 	ssize_t	 w;
 
-	while (cnt > 0) {
-		if (iov->iov_len == 0) {
-			iov++;
-			cnt--;
+	for (iov_consume(&iov, &cnt, 0); cnt > 0;
+	    iov_consume(&iov, &cnt, (size_t)w)) {
+		if ((w = writev(fd, iov, cnt)) >= 0)
 			continue;
-		}
-		w = writev(fd, iov, cnt);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				return -1;
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			if (poll(&pfd, 1, WRITE_IDLE_S * 1000) <= 0)
-				return -1;
+		w = 0;
+		if (errno == EINTR)
 			continue;
-		}
-		while (cnt > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
+		if (errno != EAGAIN)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, WRITE_IDLE_S * 1000) <= 0)
+			return -1;
 	}
 	return 0;
 }

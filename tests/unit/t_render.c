@@ -14,19 +14,8 @@
 
 #include "../../render.h"
 
-static int	fails, oks;
-
-static void
-report(const char *what, int bad)
-{
-	if (bad) {
-		fails++;
-		printf("FAIL - render: %s (%d mismatches)\n", what, bad);
-	} else {
-		oks++;
-		printf("ok - render: %s\n", what);
-	}
-}
+#define REPORT_SUITE "render"
+#include "report.h"
 
 /* 1 if c is t as struct tm says, else print the difference and return 0. */
 static int
@@ -357,6 +346,24 @@ t_buf(void)
 }
 
 static void
+t_iov(void)
+{
+	char	 a[] = "abc", b[] = "de";
+	struct iovec v[3] = { { a, 3 }, { NULL, 0 }, { b, 2 } }, *iov = v;
+	int	 cnt = 3, bad = 0;
+
+	iov_consume(&iov, &cnt, 0);
+	bad += iov != v || cnt != 3;
+	iov_consume(&iov, &cnt, 2);
+	bad += iov != v || cnt != 3 || iov->iov_len != 1 || *(char *)iov->iov_base != 'c';
+	iov_consume(&iov, &cnt, 1);	/* the empty entry goes too */
+	bad += iov != v + 2 || cnt != 1;
+	iov_consume(&iov, &cnt, 2);
+	bad += cnt != 0;
+	report("iov_consume after short writes", bad);
+}
+
+static void
 fill_cb(struct buf *b, int slot, const void *arg)
 {
 	(void)arg;
@@ -388,6 +395,6 @@ main(void)
 	t_escape();
 	t_buf();
 	t_tmpl();
-	printf("# unit render: %d passed, %d failed\n", oks, fails);
-	return fails != 0;
+	t_iov();
+	return report_done();
 }

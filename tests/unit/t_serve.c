@@ -9,19 +9,8 @@
 #include "../../serve.c"
 #undef main
 
-static int	 oks, fails;
-
-static void
-report(const char *what, int bad)
-{
-	if (bad) {
-		fails++;
-		printf("FAIL - serve unit: %s (%d mismatches)\n", what, bad);
-	} else {
-		oks++;
-		printf("ok - serve unit: %s\n", what);
-	}
-}
+#define REPORT_SUITE "serve unit"
+#include "report.h"
 
 static void
 t_head_end(void)
@@ -401,6 +390,5 @@ main(void)
 	t_cgi_head();
 	t_env();
 	t_log_and_date();
-	printf("# unit serve: %d passed, %d failed\n", oks, fails);
-	return fails != 0;
+	return report_done();
 }
