@@ -961,16 +961,16 @@ fill(struct conn *c, int64_t deadline, int idle)
 	}
 }
 
-/* Send a response of serve's own: status, a short text body, close. */
+/*
+ * Send an answer of serve's own: the status and, unless head or 204, a
+ * one-line text body. close_it adds Connection: close (the caller closes).
+ */
 static void
-send_error(struct conn *c, int status, int head, int close_it,
-    const char *extra)
+send_error(struct conn *c, int status, int head, int close_it)
 {
-	char	 mem[1024];
-	struct buf b;
+	char	 mem[512], body[64];
+	struct buf b, bb;
 	struct iovec iov;
-	char	 body[160];
-	struct buf bb;
 
 	buf_init(&bb, body, sizeof(body));
 	buf_uint(&bb, (uint64_t)status, 3);
@@ -979,26 +979,25 @@ send_error(struct conn *c, int status, int head, int close_it,
 	buf_add(&bb, "\n", 1);
 	buf_init(&b, mem, sizeof(mem));
 	buf_str(&b, "HTTP/1.1 ");
-	buf_uint(&b, (uint64_t)status, 3);
-	buf_add(&b, " ", 1);
-	buf_str(&b, status_text(status));
+	buf_add(&b, body, bb.len - 1);
 	buf_str(&b, "\r\nDate: ");
 	render_imf_date(&b, (int64_t)time(NULL));
-	buf_str(&b, "\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: ");
-	buf_uint(&b, bb.len, 1);
+	if (status != S_NO_CONTENT) {
+		buf_str(&b, "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		    "Content-Length: ");
+		buf_uint(&b, bb.len, 1);
+	}
 	buf_str(&b, "\r\nCache-Control: no-store\r\n"
 	    "X-Content-Type-Options: nosniff\r\n");
-	if (extra != NULL)
-		buf_str(&b, extra);
-	buf_str(&b, close_it ? "Connection: close\r\n\r\n" :
-	    "\r\n");
-	if (!head)
+	buf_str(&b, close_it ? "Connection: close\r\n\r\n" : "\r\n");
+	c->sent = 0;
+	if (!head && status != S_NO_CONTENT) {
 		buf_add(&b, body, bb.len);
+		c->sent = (int64_t)bb.len;
+	}
 	iov.iov_base = mem;
 	iov.iov_len = b.len;
 	(void)write_all(c->out, &iov, 1);
-	c->sent = head ? 0 : (int64_t)bb.len;
 }
 
 /* Kill the CGI's process group: TERM, and KILL after a grace period. */
@@ -1181,7 +1180,7 @@ run_cgi(struct conn *c, const struct req *r, char **envp, const char *body,
 			close(inp[0]);
 			close(inp[1]);
 		}
-		send_error(c, S_UNAVAILABLE, head, 1, NULL);
+		send_error(c, S_UNAVAILABLE, head, 1);
 		*keep = 0;
 		return S_UNAVAILABLE;
 	}
@@ -1211,7 +1210,7 @@ run_cgi(struct conn *c, const struct req *r, char **envp, const char *body,
 		    ": spawn failed");
 		close(inp[1]);
 		close(outp[0]);
-		send_error(c, S_BAD_GATEWAY, head, 0, NULL);
+		send_error(c, S_BAD_GATEWAY, head, !*keep);
 		return S_BAD_GATEWAY;
 	}
 	if (bodylen == 0) {
@@ -1238,7 +1237,7 @@ run_cgi(struct conn *c, const struct req *r, char **envp, const char *body,
 			logmsg("the program ran out of time: ", prog_argv[0], NULL);
 			kill_group(pid, KILL_GRACE_S);
 			if (phase < 2) {
-				send_error(c, S_GATEWAY_TIMEOUT, head, 1, NULL);
+				send_error(c, S_GATEWAY_TIMEOUT, head, 1);
 				status = S_GATEWAY_TIMEOUT;
 			}
 			*keep = 0;
@@ -1308,7 +1307,7 @@ run_cgi(struct conn *c, const struct req *r, char **envp, const char *body,
 bad:
 	logmsg("not a valid CGI response from ", prog_argv[0], NULL);
 	kill_group(pid, 0);
-	send_error(c, S_BAD_GATEWAY, head, 0, NULL);
+	send_error(c, S_BAD_GATEWAY, head, !*keep);
 	status = S_BAD_GATEWAY;
 	goto done;
 gone:
@@ -1365,7 +1364,7 @@ handle_conn(struct conn *c)
 		while ((hl = head_end(c->buf, c->len)) == 0) {
 			if (c->len >= HEAD_MAX) {
 				status = too_large(c);
-				send_error(c, status, 0, 1, NULL);
+				send_error(c, status, 0, 1);
 				log_access(&c->ci, c->buf, line_len(c),
 				    status, (uint64_t)c->sent);
 				return;
@@ -1374,7 +1373,7 @@ handle_conn(struct conn *c)
 			if (rc == 0 || (rc == -1 && (c->len == 0 || got_term)))
 				return;	/* closed, or idle: nothing to answer */
 			if (rc == -1) {
-				send_error(c, S_TIMEOUT, 0, 1, NULL);
+				send_error(c, S_TIMEOUT, 0, 1);
 				log_access(&c->ci, c->buf, line_len(c),
 				    S_TIMEOUT, (uint64_t)c->sent);
 				return;
@@ -1386,7 +1385,7 @@ handle_conn(struct conn *c)
 		}
 		if (hl < 0 || hl > HEAD_MAX) {
 			status = hl < 0 ? S_BAD_REQUEST : too_large(c);
-			send_error(c, status, 0, 1, NULL);
+			send_error(c, status, 0, 1);
 			log_access(&c->ci, c->buf, line_len(c), status,
 			    (uint64_t)c->sent);
 			return;
@@ -1398,7 +1397,7 @@ handle_conn(struct conn *c)
 		if (status == 0 && (r.clen > BODY_MAX))
 			status = S_TOO_LARGE;
 		if (status != 0) {
-			send_error(c, status, 0, 1, NULL);
+			send_error(c, status, 0, 1);
 			log_access(&c->ci, c->buf, line_len(c), status,
 			    (uint64_t)c->sent);
 			return;
@@ -1406,7 +1405,7 @@ handle_conn(struct conn *c)
 		used = (size_t)hl;
 		keep = !r.close && !got_term && served + 1 < REQS_PER_CONN;
 		if (r.asterisk) {
-			send_error(c, S_NO_CONTENT, 1, !keep, NULL);
+			send_error(c, S_NO_CONTENT, 0, !keep);
 			log_access(&c->ci, c->buf, line_len(c),
 			    S_NO_CONTENT, 0);
 			goto next;
@@ -1460,7 +1459,7 @@ handle_conn(struct conn *c)
 			    S_BAD_REQUEST : S_TIMEOUT;
 			if (c->eof && why[0] == 'b')
 				return;
-			send_error(c, status, 0, 1, NULL);
+			send_error(c, status, 0, 1);
 			log_access(&c->ci, c->buf, line_len(c), status,
 			    (uint64_t)c->sent);
 			return;
@@ -1468,7 +1467,7 @@ handle_conn(struct conn *c)
 
 		if (build_env(&e, envmem, sizeof(envmem), &r, &c->ci, pathbuf,
 		    (size_t)pl, bodylen) == -1) {
-			send_error(c, S_HEAD_TOO_LARGE, 0, 1, NULL);
+			send_error(c, S_HEAD_TOO_LARGE, 0, 1);
 			log_access(&c->ci, c->buf, line_len(c),
 			    S_HEAD_TOO_LARGE, (uint64_t)c->sent);
 			return;
@@ -1634,63 +1633,68 @@ find_program(int argc, char *argv[], const char *self)
 	}
 }
 
-/* Listen on address (NULL: every address, IPv6 and IPv4) and port. */
+/*
+ * Listen on address and port: every address it resolves to, up to
+ * LISTEN_MAX; with no address, one dual-stack IPv6 socket, or IPv4 alone
+ * where IPv6 is off. Returns the count; exits 1 if none could listen.
+ */
 static int
 open_listeners(const char *address, const char *port, int *fds)
 {
 	struct addrinfo hints, *res, *ai;
-	int	 n = 0, fd, one = 1, zero = 0, rc;
-	char	 host[INET6_ADDRSTRLEN], p[8];
-	struct sockaddr_storage ss;
+	int	 n = 0, fd, one = 1, zero = 0, family;
+	char	 where[INET6_ADDRSTRLEN + 16], p[8];
+	struct sockaddr_storage first;
 	socklen_t len;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if (address == NULL) {
-		hints.ai_family = AF_INET6;	/* dual-stack, V6ONLY off */
-		if (getaddrinfo(NULL, port, &hints, &res) != 0) {
-			hints.ai_family = AF_INET;
-			address = NULL;
-		} else
-			freeaddrinfo(res);
-	}
-	if ((rc = getaddrinfo(address, port, &hints, &res)) != 0) {
-		logmsg("cannot resolve ", address ? address : "*", ": bad address");
-		exit(1);
-	}
-	for (ai = res; ai != NULL && n < LISTEN_MAX; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-		    SOCK_NONBLOCK, 0);
-		if (fd == -1)
-			continue;
-		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (ai->ai_family == AF_INET6)
-			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-			    address == NULL ? &zero : &one, sizeof(one));
-		/* later sockets take the port the first one got for -p 0 */
-		if (n > 0 && strcmp(port, "0") == 0)
-			((struct sockaddr_in *)ai->ai_addr)->sin_port =
-			    ((struct sockaddr_in *)&ss)->sin_port;
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
-		    listen(fd, 1024) == -1) {
-			addr_text(ai->ai_addr, ai->ai_addrlen, host, p);
-			logmsg("cannot listen on ", host, strerror(errno) ?
-			    (errno == EADDRINUSE ? ": address in use" :
-			    ": bind or listen failed") : "");
-			close(fd);
-			continue;
+	for (family = AF_INET6; n == 0; family = AF_INET) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = address == NULL ? family : AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+		if (getaddrinfo(address, port, &hints, &res) != 0) {
+			if (address == NULL && family == AF_INET6)
+				continue;
+			logmsg("cannot resolve ", address != NULL ? address : "*",
+			    NULL);
+			exit(1);
 		}
-		if (n == 0) {
-			len = sizeof(ss);
-			getsockname(fd, (struct sockaddr *)&ss, &len);
+		for (ai = res; ai != NULL && n < LISTEN_MAX; ai = ai->ai_next) {
+			/* -p 0: every socket gets the port the first one got */
+			if (n > 0 && strcmp(port, "0") == 0)
+				((struct sockaddr_in *)ai->ai_addr)->sin_port =
+				    ((struct sockaddr_in *)&first)->sin_port;
+			fd = socket(ai->ai_family, ai->ai_socktype |
+			    SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			if (fd != -1) {
+				(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR,
+				    &one, sizeof(one));
+				if (ai->ai_family == AF_INET6)
+					(void)setsockopt(fd, IPPROTO_IPV6,
+					    IPV6_V6ONLY, address == NULL ? &zero :
+					    &one, sizeof(one));
+			}
+			if (fd == -1 || bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+			    listen(fd, 1024) == -1) {
+				addr_text(ai->ai_addr, ai->ai_addrlen, where, p);
+				strcat(where, " port ");
+				strcat(where, p);
+				strcat(where, ": ");
+				logmsg("cannot listen on ", where, strerror(errno));
+				if (fd != -1)
+					close(fd);
+				continue;
+			}
+			if (n == 0) {
+				len = sizeof(first);
+				(void)getsockname(fd, (struct sockaddr *)&first, &len);
+			}
+			fds[n++] = fd;
 		}
-		fds[n++] = fd;
+		freeaddrinfo(res);
+		if (n == 0 && (address != NULL || family == AF_INET))
+			exit(1);
 	}
-	freeaddrinfo(res);
-	if (n == 0)
-		exit(1);
 	return n;
 }
 
