@@ -1339,6 +1339,65 @@ too_large(const struct conn *c)
 	return line_len(c) >= HEAD_MAX ? S_URI_TOO_LONG : S_HEAD_TOO_LARGE;
 }
 
+/* Answer with an error of serve's own, log it; the connection closes. */
+static void
+refuse(struct conn *c, int status)
+{
+	send_error(c, status, 0, 1);
+	log_access(&c->ci, c->buf, line_len(c), status, (uint64_t)c->sent);
+}
+
+/*
+ * Read the request body after the head (hl bytes) into place: a
+ * Content-Length body stays in c->buf, a chunked one is de-chunked into
+ * dechunked. Sets *body, *bodylen and *used (raw bytes of head and body).
+ * Returns 0, a status to refuse the request with, or -1 if the client
+ * closed the connection halfway.
+ */
+static int
+read_body(struct conn *c, const struct req *r, size_t hl, char *dechunked,
+    const char **body, size_t *bodylen, size_t *used)
+{
+	int64_t	 deadline = now_ms() + head_timeout * (int64_t)1000;
+	size_t	 raw;
+	int	 rc;
+
+	*body = c->buf + hl;
+	*bodylen = 0;
+	*used = hl;
+	if ((r->clen > 0 || r->chunked) && r->expect100) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		struct iovec iov = { (char *)cont, sizeof(cont) - 1 };
+
+		(void)write_all(c->out, &iov, 1);
+	}
+	if (r->clen > 0) {
+		while (c->len - hl < (size_t)r->clen)
+			if ((rc = fill(c, deadline, 0)) != 1)
+				return rc == 0 ? -1 : S_TIMEOUT;
+		*bodylen = (size_t)r->clen;
+		*used += *bodylen;
+		return 0;
+	}
+	if (!r->chunked)
+		return 0;
+	*body = dechunked;
+	for (;;) {
+		rc = dechunk(c->buf + hl, c->len - hl, dechunked, BODY_MAX, &raw,
+		    bodylen);
+		if (rc == 0) {
+			*used += raw;
+			return 0;
+		}
+		if (rc == -1)
+			return S_BAD_REQUEST;
+		if (rc == -2 || c->len - hl >= CHUNKED_MAX)
+			return S_TOO_LARGE;
+		if ((rc = fill(c, deadline, 0)) != 1)
+			return rc == 0 ? -1 : S_TIMEOUT;
+	}
+}
+
 /*
  * Serve requests on one connection until it closes, fails, times out,
  * reaches REQS_PER_CONN, or serve is told to stop.
@@ -1346,11 +1405,12 @@ too_large(const struct conn *c)
 static void
 handle_conn(struct conn *c)
 {
-	static char body[BODY_MAX], envmem[ENV_BYTES], pathbuf[TARGET_MAX + 1];
+	static char dechunked[BODY_MAX], envmem[ENV_BYTES];
+	static char pathbuf[TARGET_MAX + 1];
 	struct req r;
 	struct env e;
-	const char *why;
-	size_t	 bodylen, used, rawlen;
+	const char *body;
+	size_t	 bodylen, used;
 	long	 hl, pl = 0;
 	int	 served, keep, status, rc, idle;
 	int64_t	 deadline;
@@ -1363,19 +1423,14 @@ handle_conn(struct conn *c)
 		    (int64_t)1000;
 		while ((hl = head_end(c->buf, c->len)) == 0) {
 			if (c->len >= HEAD_MAX) {
-				status = too_large(c);
-				send_error(c, status, 0, 1);
-				log_access(&c->ci, c->buf, line_len(c),
-				    status, (uint64_t)c->sent);
+				refuse(c, too_large(c));
 				return;
 			}
 			rc = fill(c, deadline, c->len == 0);
 			if (rc == 0 || (rc == -1 && (c->len == 0 || got_term)))
 				return;	/* closed, or idle: nothing to answer */
 			if (rc == -1) {
-				send_error(c, S_TIMEOUT, 0, 1);
-				log_access(&c->ci, c->buf, line_len(c),
-				    S_TIMEOUT, (uint64_t)c->sent);
+				refuse(c, S_TIMEOUT);
 				return;
 			}
 			if (idle) {	/* a new request began: -T from here */
@@ -1384,99 +1439,36 @@ handle_conn(struct conn *c)
 			}
 		}
 		if (hl < 0 || hl > HEAD_MAX) {
-			status = hl < 0 ? S_BAD_REQUEST : too_large(c);
-			send_error(c, status, 0, 1);
-			log_access(&c->ci, c->buf, line_len(c), status,
-			    (uint64_t)c->sent);
+			refuse(c, hl < 0 ? S_BAD_REQUEST : too_large(c));
 			return;
 		}
 		status = parse_head(c->buf, (size_t)hl, &r);
 		if (status == 0 && !r.asterisk &&
 		    (pl = path_normalize(pathbuf, r.path, r.plen)) < 0)
 			status = S_BAD_REQUEST;
-		if (status == 0 && (r.clen > BODY_MAX))
+		if (status == 0 && r.clen > BODY_MAX)
 			status = S_TOO_LARGE;
+		if (status == 0)
+			status = read_body(c, &r, (size_t)hl, dechunked, &body,
+			    &bodylen, &used);
+		if (status == -1)
+			return;		/* it hung up halfway through a body */
+		if (status == 0 && !r.asterisk && build_env(&e, envmem,
+		    sizeof(envmem), &r, &c->ci, pathbuf, (size_t)pl, bodylen) == -1)
+			status = S_HEAD_TOO_LARGE;
 		if (status != 0) {
-			send_error(c, status, 0, 1);
-			log_access(&c->ci, c->buf, line_len(c), status,
-			    (uint64_t)c->sent);
+			refuse(c, status);
 			return;
 		}
-		used = (size_t)hl;
+
 		keep = !r.close && !got_term && served + 1 < REQS_PER_CONN;
 		if (r.asterisk) {
 			send_error(c, S_NO_CONTENT, 0, !keep);
-			log_access(&c->ci, c->buf, line_len(c),
-			    S_NO_CONTENT, 0);
-			goto next;
-		}
-
-		/* the body: Content-Length, or chunked (de-chunked here) */
-		bodylen = 0;
-		if ((r.clen > 0 || r.chunked) && r.expect100) {
-			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-			struct iovec iov = { (char *)cont, sizeof(cont) - 1 };
-
-			(void)write_all(c->out, &iov, 1);
-		}
-		deadline = now_ms() + head_timeout * (int64_t)1000;
-		why = NULL;
-		if (r.clen > 0) {
-			while (c->len - (size_t)hl < (size_t)r.clen && why == NULL)
-				if (fill(c, deadline, 0) != 1)
-					why = "body";
-			if (why == NULL) {
-				memcpy(body, c->buf + hl, (size_t)r.clen);
-				bodylen = (size_t)r.clen;
-				used += bodylen;
-			}
-		} else if (r.chunked) {
-			for (;;) {
-				rawlen = c->len - (size_t)hl;
-				rc = dechunk(c->buf + hl, rawlen, body, BODY_MAX,
-				    &rawlen, &bodylen);
-				if (rc == 0) {
-					used += rawlen;
-					break;
-				}
-				if (rc == -2 || (rc == 1 &&
-				    c->len - (size_t)hl >= CHUNKED_MAX)) {
-					why = "large";
-					break;
-				}
-				if (rc == -1) {
-					why = "chunked";
-					break;
-				}
-				if (fill(c, deadline, 0) != 1) {
-					why = "body";
-					break;
-				}
-			}
-		}
-		if (why != NULL) {
-			status = why[0] == 'l' ? S_TOO_LARGE : why[0] == 'c' ?
-			    S_BAD_REQUEST : S_TIMEOUT;
-			if (c->eof && why[0] == 'b')
-				return;
-			send_error(c, status, 0, 1);
-			log_access(&c->ci, c->buf, line_len(c), status,
-			    (uint64_t)c->sent);
-			return;
-		}
-
-		if (build_env(&e, envmem, sizeof(envmem), &r, &c->ci, pathbuf,
-		    (size_t)pl, bodylen) == -1) {
-			send_error(c, S_HEAD_TOO_LARGE, 0, 1);
-			log_access(&c->ci, c->buf, line_len(c),
-			    S_HEAD_TOO_LARGE, (uint64_t)c->sent);
-			return;
-		}
-		status = run_cgi(c, &r, e.v, body, bodylen,
-		    r.mlen == 4 && memcmp(r.method, "HEAD", 4) == 0, &keep);
-		log_access(&c->ci, c->buf, line_len(c), status,
-		    (uint64_t)c->sent);
-next:
+			status = S_NO_CONTENT;
+		} else
+			status = run_cgi(c, &r, e.v, body, bodylen, r.mlen == 4 &&
+			    memcmp(r.method, "HEAD", 4) == 0, &keep);
+		log_access(&c->ci, c->buf, line_len(c), status, (uint64_t)c->sent);
 		if (!keep)
 			return;
 		/* pipelined bytes after this request stay for the next */
