@@ -1235,11 +1235,11 @@ run_cgi(struct conn *c, const struct req *r, char **envp, const char *body,
 			goto gone;
 		if (rc == 0 && now_ms() >= deadline) {
 			logmsg("the program ran out of time: ", prog_argv[0], NULL);
-			kill_group(pid, KILL_GRACE_S);
-			if (phase < 2) {
+			if (phase < 2) {	/* answer first, then the grace */
 				send_error(c, S_GATEWAY_TIMEOUT, head, 1);
 				status = S_GATEWAY_TIMEOUT;
 			}
+			kill_group(pid, KILL_GRACE_S);
 			*keep = 0;
 			goto done;
 		}
