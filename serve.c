@@ -668,7 +668,7 @@ parse_cgi_head(const char *buf, size_t len, int eof, struct cgiout *o)
 {
 	const char *p = buf, *lf, *c, *v, *end;
 	size_t	 n, i;
-	int	 cgi = 0, loc_abs = 0, loc = 0, st = 0;
+	int	 cgi = 0, loc = 0, st = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->clen = -1;
@@ -719,7 +719,6 @@ parse_cgi_head(const char *buf, size_t len, int eof, struct cgiout *o)
 				cgi = 1;
 			if (ieqs(p, i, "location")) {
 				cgi = loc = 1;
-				loc_abs = n > 0 && v[0] != '/';
 			}
 			if (o->nf == CGI_FIELDS_MAX)
 				return -1;
@@ -736,14 +735,13 @@ parse_cgi_head(const char *buf, size_t len, int eof, struct cgiout *o)
 	/* a redirect without a Status is a 302 (RFC 3875 6.2.3, 6.2.4) */
 	if (loc && !st)
 		o->status = S_FOUND;
-	(void)loc_abs;
 	o->headlen = (size_t)(lf - buf) + 1;
 	return 0;
 }
 
 /* ---- I/O helpers --------------------------------------------------- */
 
-static volatile sig_atomic_t got_term, got_chld;
+static volatile sig_atomic_t got_term;
 static int	 opt_quiet, cgi_timeout = 10, head_timeout = 10;
 static char	*prog_argv[ARGS_MAX + 2];
 
@@ -754,11 +752,11 @@ on_term(int sig)
 	got_term = 1;
 }
 
+/* SIGCHLD needs a handler, not SIG_DFL, to end the parent's ppoll. */
 static void
 on_chld(int sig)
 {
 	(void)sig;
-	got_chld = 1;
 }
 
 /* One line on stderr: "serve: a b c". */
@@ -917,7 +915,6 @@ struct conn {
 	struct conninfo	 ci;
 	char		*buf;		/* bytes read and not yet used */
 	size_t		 len, cap;
-	int		 eof;
 	int64_t		 sent;		/* body bytes of the current response */
 };
 
@@ -942,7 +939,6 @@ fill(struct conn *c, int64_t deadline, int idle)
 			return 1;
 		}
 		if (n == 0) {
-			c->eof = 1;
 			return 0;
 		}
 		if (errno == EINTR)
@@ -1862,7 +1858,6 @@ main(int argc, char *argv[])
 					kids[k] = kids[--nkids];
 					break;
 				}
-		got_chld = 0;
 		if (got_term && !stopping) {
 			stopping = 1;
 			stop_by = now_ms() + (int64_t)(cgi_timeout + KILL_GRACE_S +
