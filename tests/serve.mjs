@@ -22,7 +22,10 @@ function startServe(args, { env = {}, program = TESTCGI, cmd = null } = {}) {
   started.push(proc);
   let err = Buffer.alloc(0), out = "";
   proc.stderr.on("data", (d) => { err = Buffer.concat([err, d]); });
-  const exited = new Promise((resolve) => proc.on("exit", (code, sig) => resolve({ code, sig })));
+  const exited = new Promise((resolve) => {
+    proc.on("exit", (code, sig) => resolve({ code, sig }));
+    proc.on("error", () => resolve({ code: null, sig: null }));
+  });
   const port = new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`serve printed no port: ${err}`)), 5000);
     proc.stdout.on("data", (d) => {
@@ -31,6 +34,7 @@ function startServe(args, { env = {}, program = TESTCGI, cmd = null } = {}) {
       if (m) { clearTimeout(t); resolve(Number(m[1])); }
     });
     proc.on("exit", () => { clearTimeout(t); reject(new Error(`serve exited: ${err}`)); });
+    proc.on("error", (e) => { clearTimeout(t); reject(e); });
   });
   return {
     proc, port, exited,
@@ -392,6 +396,20 @@ test("a CGI header block over 8 KiB is a 502", async () => {
   const r = await one(await shared.port, get("/hugehead"));
   eq(r.status, 502, "status");
   assert(r.h("x-huge") === undefined, "forwarded");
+});
+
+test("a CGI header block of 64 fields passes, 65 is a 502", async () => {
+  eq((await one(await shared.port, get("/fields64"))).status, 200, "64 fields");
+  eq((await one(await shared.port, get("/fields65"))).status, 502, "65 fields");
+});
+
+test("a connection closes after 100 requests", async () => {
+  const x = await exchange(await shared.port, "GET /lf HTTP/1.1\r\nHost: x\r\n\r\n".repeat(101), { timeout: 20000 });
+  const rs = parseResponses(x.buf);
+  eq(rs.length, 100, "answers");
+  eq(rs[99].h("connection"), "close", "the 100th says close");
+  eq(rs[98].h("connection"), undefined, "the 99th keeps the connection");
+  assert(x.closed, "still open after 100");
 });
 
 test("a long body streams: chunked on 1.1, close-delimited on 1.0", async () => {

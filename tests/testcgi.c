@@ -13,6 +13,7 @@
  *   /crash      abort() before any output
  *   /big        a 200 KiB body (streamed by serve)
  *   /hugehead   a 9000-byte header line
+ *   /fields64   64 header fields; /fields65: 65
  *   /orphan     leaves a child in its own session, which exits 0.3 s later
  *   others      see canned[] below
  */
@@ -172,6 +173,12 @@ main(int argc, char *argv[])
 			_exit(0);
 		}
 		outs("Content-Type: text/plain\n\norphaned\n");
+	} else if (strcmp(p, "/fields64") == 0 || strcmp(p, "/fields65") == 0) {
+		/* Content-Type and 63 or 64 more fields */
+		outs("Content-Type: text/plain\n");
+		for (i = p[8] == '4' ? 63 : 64; i > 0; i--)
+			outs("X-F: 1\n");
+		outs("\nfields\n");
 	} else if (strcmp(p, "/crash") == 0)
 		abort();
 	else if (strcmp(p, "/big") == 0) {
