@@ -89,6 +89,15 @@ status_text(enum status s)
 	return "Internal Server Error";
 }
 
+/* "404 Not Found" */
+static void
+render_status(struct buf *b, enum status s)
+{
+	buf_uint(b, (uint64_t)s, 3);
+	buf_add(b, " ", 1);
+	buf_str(b, status_text(s));
+}
+
 /* ---- Deciding ------------------------------------------------------ */
 
 /* 1 if the path is /api or under /api/: its errors are JSON, else HTML. */
@@ -160,13 +169,9 @@ fail(struct resp *r, enum status s, int api, const char *why,
 	buf_str(&r->body, "<!doctype html>\n<html lang=\"en\">\n"
 	    "<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
 	    "content=\"width=device-width, initial-scale=1\">\n<title>");
-	buf_uint(&r->body, (uint64_t)s, 1);
-	buf_add(&r->body, " ", 1);
-	buf_str(&r->body, status_text(s));
+	render_status(&r->body, s);
 	buf_str(&r->body, "</title>\n<h1>");
-	buf_uint(&r->body, (uint64_t)s, 1);
-	buf_add(&r->body, " ", 1);
-	buf_str(&r->body, status_text(s));
+	render_status(&r->body, s);
 	buf_str(&r->body, "</h1>\n<p>");
 	buf_str(&r->body, why);
 	if (path != NULL) {
@@ -275,9 +280,7 @@ render_head(struct buf *h, const struct resp *r)
 {
 	if (r->status != S_OK) {
 		buf_str(h, "Status: ");
-		buf_uint(h, (uint64_t)r->status, 1);
-		buf_add(h, " ", 1);
-		buf_str(h, status_text(r->status));
+		render_status(h, r->status);
 		buf_str(h, "\r\n");
 	}
 	if (r->ctype != NULL) {

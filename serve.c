@@ -1003,8 +1003,9 @@ kill_group(pid_t pid, int grace)
 	siginfo_t si;
 	int64_t	 until = now_ms() + grace * 1000;
 
-	(void)kill(-pid, grace ? SIGTERM : SIGKILL);
-	while (grace && now_ms() < until) {
+	if (grace > 0)
+		(void)kill(-pid, SIGTERM);
+	while (grace > 0 && now_ms() < until) {
 		si.si_pid = 0;
 		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
 		    si.si_pid == pid)
