@@ -106,6 +106,10 @@ fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve
 bench: cgi.wasm
 	sh tests/bench/bench.sh
 
+# serve's connection model against the forking serve it replaced
+bench-serve:
+	sh tests/bench/serve-load.sh
+
 lint:
 	mandoc -Tlint -W warning cgi.1 serve.1
 
@@ -123,4 +127,4 @@ clean:
 	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
-.PHONY: all wasm run deps check test fuzz bench lint install uninstall clean
+.PHONY: all wasm run deps check test fuzz bench bench-serve lint install uninstall clean

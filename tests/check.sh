@@ -62,7 +62,7 @@ suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
 for f in cgi serve; do
 	mkdir -p tests/.build/corpus-$f
 	suite one "fuzz: $f for ${FUZZ_SECONDS} s under ASan and UBSan" \
-	    tests/fuzz/fuzz_$f -max_total_time="$FUZZ_SECONDS" \
+	    tests/fuzz/fuzz_$f -max_len=9000 -max_total_time="$FUZZ_SECONDS" \
 	    -artifact_prefix=tests/.build/ tests/.build/corpus-$f tests/fuzz/seeds-$f
 done
 suite one "mandoc -Tlint cgi.1 serve.1" mandoc -Tlint -W warning cgi.1 serve.1

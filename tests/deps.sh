@@ -25,5 +25,5 @@ if [ -n "$missing" ]; then
 fi
 # npm ci refuses this lock file (its platform-only optional packages carry
 # no addresses), so install from package.json's exact versions and the lock.
-(cd tests && npm install --no-audit --no-fund --loglevel=error)
+(cd tests && npm install --no-save --no-audit --no-fund --loglevel=error)
 echo "deps: ready"

@@ -15,6 +15,10 @@
  *   /hugehead   a 9000-byte header line
  *   /fields64   64 header fields; /fields65: 65
  *   /orphan     leaves a child in its own session, which exits 0.3 s later
+ *   /setsid     a child in its own session keeps stdout open for 60 s; the
+ *               program itself exits at once, printing nothing
+ *   /huge       a 50 MiB body, written in 64 KiB blocks
+ *   /date       a Date field of its own (serve sends its own instead)
  *   others      see canned[] below
  */
 #define _DEFAULT_SOURCE
@@ -72,6 +76,7 @@ static const struct {
 	{ "/spacecolon", "Content-Type : text/plain\n\nx\n", 0 },
 	{ "/cookies", "Content-Type: text/plain\nSet-Cookie: a=1\nSet-Cookie: b=2\n\ntwo\n", 0 },
 	{ "/stderr", "Content-Type: text/plain\n\nok\n", 0 },
+	{ "/date", "Content-Type: text/plain\nDate: Mon, 01 Jan 2001 00:00:00 GMT\n\nd\n", 0 },
 };
 
 static void
@@ -173,6 +178,20 @@ main(int argc, char *argv[])
 			_exit(0);
 		}
 		outs("Content-Type: text/plain\n\norphaned\n");
+	} else if (strcmp(p, "/setsid") == 0) {
+		/* out of the program's process group, stdout kept open */
+		if (fork() == 0) {
+			setsid();
+			sleep(60);
+			_exit(0);
+		}
+		return 0;
+	} else if (strcmp(p, "/huge") == 0) {
+		for (i = 0; i < sizeof(buf); i++)
+			buf[i] = (char)('a' + i % 26);
+		outs("Content-Type: application/octet-stream\n\n");
+		for (i = 0; i < 50 * 1024 * 1024 / sizeof(buf); i++)
+			out(buf, sizeof(buf));
 	} else if (strcmp(p, "/fields64") == 0 || strcmp(p, "/fields65") == 0) {
 		/* Content-Type and 63 or 64 more fields */
 		outs("Content-Type: text/plain\n");

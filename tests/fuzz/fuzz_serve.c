@@ -5,13 +5,18 @@
  * picks the parser. Beyond the sanitizers, it aborts when a parser's
  * output breaks a rule serve relies on: no CR, LF or NUL in a CGI variable
  * or a forwarded field, a normalised path that starts with "/" and holds
- * no "..", lengths within their buffers.
+ * no "..", lengths within their buffers, any head within the limits fits
+ * the environment, and the resumable parsers answer the same whether the
+ * bytes come at once or in two parts.
  *
- *	make fuzz && tests/fuzz/fuzz_serve -max_total_time=60 tests/fuzz/seeds-serve
+ * Heads reach HEAD_MAX (8192), past libFuzzer's default -max_len of 4096:
+ *	make fuzz && tests/fuzz/fuzz_serve -max_len=9000 -max_total_time=60 \
+ *	    tests/fuzz/seeds-serve
  */
 #define main serve_main
 #include "../../serve.c"
 #undef main
+#include <stdio.h>
 
 static void
 check(int ok, const char *what)
@@ -36,10 +41,17 @@ fuzz_head(const char *d, size_t n)
 	struct conninfo ci = { "127.0.0.1", "1", "127.0.0.1", "80" };
 	struct req r;
 	struct env e;
-	long	 hl, pl;
+	long	 hl, pl, part;
+	size_t	 from = 0, from2 = 0;
 	int	 i;
 
-	if ((hl = head_end(d, n)) <= 0 || hl > HEAD_MAX)
+	hl = head_end(d, n, &from);
+	/* resumed after a first part: the same end */
+	part = head_end(d, n / 2, &from2);
+	if (part == 0)
+		part = head_end(d, n, &from2);
+	check(part == hl || (hl == 0 && part == 0), "head_end resumed differs");
+	if (hl <= 0 || hl > HEAD_MAX)
 		return;
 	if (parse_head(d, (size_t)hl, &r) != 0 || r.asterisk)
 		return;
@@ -85,12 +97,27 @@ fuzz_cgi_head(const char *d, size_t n, int eof)
 static void
 fuzz_chunked(const char *d, size_t n)
 {
-	static char out[4096];
-	size_t	 used = 0, len = 0;
+	static char out[4096], out2[4096], raw[65536];
+	struct chunked s, s2;
+	int	 rc, rc2;
 
-	if (dechunk(d, n, out, sizeof(out), &used, &len) == 0)
-		check(used <= n && len <= sizeof(out) && len <= used,
+	memset(&s, 0, sizeof(s));
+	rc = dechunk(&s, d, n, out, sizeof(out));
+	if (rc == 0)
+		check(s.in <= n && s.out <= sizeof(out) && s.out <= s.in,
 		    "dechunk out of bounds");
+	/* in place and in two parts: the same answer and body */
+	if (n > sizeof(raw))
+		return;
+	memcpy(raw, d, n);
+	memset(&s2, 0, sizeof(s2));
+	rc2 = dechunk(&s2, raw, n / 3, raw, sizeof(out2));
+	if (rc2 == 1)
+		rc2 = dechunk(&s2, raw, n, raw, sizeof(out2));
+	check(rc2 == rc, "dechunk resumed in place differs");
+	check(rc != 0 || (s2.in == s.in && s2.out == s.out &&
+	    memcmp(raw, out, s.out) == 0), "dechunk resumed body differs");
+	(void)out2;
 }
 
 int

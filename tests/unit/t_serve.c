@@ -28,17 +28,31 @@ t_head_end(void)
 		{ "GET / HTTP/1.1\r\nX: a\r", 0 },	/* CR at the end: wait */
 		{ "\r\n\r\n", 4 },
 	};
-	size_t	 i;
+	size_t	 i, n, from;
 	int	 bad = 0;
-	long	 got;
+	long	 got, step;
 
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if ((got = head_end(t[i].in, strlen(t[i].in))) != t[i].want) {
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		from = 0;
+		if ((got = head_end(t[i].in, strlen(t[i].in), &from)) != t[i].want) {
 			printf("  head_end #%zu = %ld\n", i, got);
 			bad++;
 		}
-	bad += head_end("GET /\0 HTTP/1.1\r\n\r\n", 20) != -1;
-	report("head_end", bad);
+		/* the same answer when the bytes come one at a time */
+		for (from = 0, n = 1, step = 0; n <= strlen(t[i].in) && step == 0; n++)
+			step = head_end(t[i].in, n, &from);
+		if (step != t[i].want && !(t[i].want == 0 && step == 0)) {
+			printf("  head_end #%zu byte by byte = %ld\n", i, step);
+			bad++;
+		}
+	}
+	from = 0;
+	bad += head_end("GET /\0 HTTP/1.1\r\n\r\n", 20, &from) != -1;
+	/* the scan resumes where it stopped: a CR at the end is looked at again */
+	from = 0;
+	bad += head_end("GET / HTTP/1.1\r\nX: a", 20, &from) != 0 || from != 20;
+	bad += head_end("GET / HTTP/1.1\r\nX: a\r", 21, &from) != 0 || from != 20;
+	report("head_end, and resumed a byte at a time", bad);
 }
 
 static void
@@ -69,7 +83,12 @@ t_parse_head(void)
 		{ "GET / HTTP/1.1\r\n\r\n", 400 },
 		{ "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", 400 },
 		{ "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400 },
-		{ "GET / HTTP/1.1\r\nHost:\r\n\r\n", 0 },
+		{ "GET / HTTP/1.1\r\nHost:\r\n\r\n", 400 },	/* RFC 9110 7.2 */
+		{ "GET / HTTP/1.0\r\nHost:\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: <x>\r\n\r\n", 400 },
+		{ "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", 0 },
+		{ "GET http://a:b/ HTTP/1.1\r\nHost: y\r\n\r\n", 400 },
+		{ "GET http://h?q HTTP/1.1\r\nHost: y\r\n\r\n", 0 },
 		{ "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400 },
 		{ "GET / HTTP/1.1\r\n: x\r\nHost: x\r\n\r\n", 400 },
 		{ "GET / HTTP/1.1\r\nNoColon\r\nHost: x\r\n\r\n", 400 },
@@ -221,22 +240,45 @@ t_dechunk(void)
 		{ "fffffffffff\r\n", -2, NULL, 0 },
 		{ "21\r\n", -2, NULL, 0 },	/* 33 bytes > cap 32 */
 	};
-	char	 out[32];
-	size_t	 i, used, len;
+	char	 out[32], raw[64];
+	struct chunked s;
+	size_t	 i, n;
 	int	 bad = 0, got;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		used = len = 0;
-		got = dechunk(t[i].in, strlen(t[i].in), out, sizeof(out), &used,
-		    &len);
-		if (got != t[i].want || (got == 0 && (used != t[i].used ||
-		    len != strlen(t[i].body) || memcmp(out, t[i].body, len)))) {
-			printf("  dechunk #%zu = %d used %zu len %zu\n", i, got,
-			    used, len);
+		memset(&s, 0, sizeof(s));
+		got = dechunk(&s, t[i].in, strlen(t[i].in), out, sizeof(out));
+		if (got != t[i].want || (got == 0 && (s.in != t[i].used ||
+		    s.out != strlen(t[i].body) || memcmp(out, t[i].body, s.out)))) {
+			printf("  dechunk #%zu = %d in %zu out %zu\n", i, got,
+			    s.in, s.out);
+			bad++;
+		}
+		/* a byte at a time, in place: the same body, each byte once */
+		memset(&s, 0, sizeof(s));
+		memcpy(raw, t[i].in, strlen(t[i].in));
+		for (n = 1, got = 1; n <= strlen(t[i].in) && got == 1; n++)
+			got = dechunk(&s, raw, n, raw, sizeof(out));
+		if (got != t[i].want || (got == 0 && (s.in != t[i].used ||
+		    s.out != strlen(t[i].body) || memcmp(raw, t[i].body, s.out)))) {
+			printf("  dechunk #%zu byte by byte = %d in %zu out %zu\n",
+			    i, got, s.in, s.out);
 			bad++;
 		}
 	}
-	report("dechunk", bad);
+	/* a chunk extension of CHUNK_EXT_MAX bytes passes, one more does not */
+	for (n = CHUNK_EXT_MAX; n <= CHUNK_EXT_MAX + 1; n++) {
+		static char ext[CHUNK_EXT_MAX + 32];
+
+		memset(&s, 0, sizeof(s));
+		memset(ext, 'e', sizeof(ext));
+		ext[0] = '1';
+		ext[1] = ';';
+		memcpy(ext + 2 + n, "\r\nx\r\n0\r\n\r\n", 11);
+		got = dechunk(&s, ext, 2 + n + 11, out, sizeof(out));
+		bad += got != (n == CHUNK_EXT_MAX ? 0 : -1);
+	}
+	report("dechunk, whole and resumed a byte at a time, in place", bad);
 }
 
 static void
@@ -272,6 +314,7 @@ t_cgi_head(void)
 		{ "Content-Type : t\n\n", 1, -1, 0, 0 },
 		{ "Content-Type: t\n folded\n\n", 1, -1, 0, 0 },
 		{ "Content-Type: t\nSet-Cookie: a\nSet-Cookie: b\n\n", 1, 0, 200, 3 },
+		{ "Content-Type: t\nDate: Mon, 01 Jan 2001 00:00:00 GMT\n\n", 1, 0, 200, 1 },
 	};
 	struct cgiout o;
 	char	 big[CGI_HEAD_MAX + 64];
@@ -379,6 +422,169 @@ t_log_and_date(void)
 	report("log escaping and the Date header", bad);
 }
 
+static void
+t_host(void)
+{
+	static const struct {
+		const char	*in;
+		int		 want;
+	} t[] = {
+		{ "example.com", 1 }, { "example.com:8080", 1 }, { "x:", 1 },
+		{ "127.0.0.1", 1 }, { "127.0.0.1:80", 1 }, { "[::1]", 1 },
+		{ "[::1]:8080", 1 }, { "[2001:db8::7]", 1 }, { "a-b_c~d.e", 1 },
+		{ "caf%C3%A9", 1 }, { "!$&'()*+,;=", 1 },
+		{ "", 0 }, { "<x>", 0 }, { "x:abc", 0 }, { "[::1", 0 },
+		{ "a\"b", 0 }, { "x:1:2", 0 }, { "h\xe9", 0 }, { "a b", 0 },
+		{ "a/b", 0 }, { "u@h", 0 }, { "[zz]", 0 }, { "[::1]x", 0 },
+		{ ":80", 0 }, { "x:123456", 0 }, { "%zz", 0 }, { "%4", 0 },
+		{ "a\\b", 0 }, { "[]", 0 },
+	};
+	size_t	 i;
+	int	 bad = 0;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (host_valid(t[i].in, strlen(t[i].in)) != t[i].want) {
+			printf("  host_valid(\"%s\") != %d\n", t[i].in, t[i].want);
+			bad++;
+		}
+	report("host_valid: RFC 9110 7.2, RFC 3986 3.2.2", bad);
+}
+
+static void
+t_addr(void)
+{
+	static const struct {
+		const char	*in;
+	} t[] = {
+		{ "::" }, { "::1" }, { "1::" }, { "2001:db8::7" },
+		{ "2001:db8:0:0:1:0:0:1" }, { "2001:db8::1:0:0:1" },
+		{ "1:0:2:3:4:5:6:7" }, { "fe80::1:2" }, { "1:2:3:4:5:6:7:8" },
+		{ "abcd:ef01::" },	/* IPv4-mapped ones are shown as IPv4 */
+	};
+	char	 out[INET6_ADDRSTRLEN], want[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t	 i;
+	int	 bad = 0;
+
+	/* each against the C library's inet_ntop (RFC 5952 in glibc) */
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		inet_pton(AF_INET6, t[i].in, &a6);
+		inet_ntop(AF_INET6, &a6, want, sizeof(want));
+		addr_ntop(AF_INET6, &a6, out);
+		if (strcmp(out, want) != 0) {
+			printf("  addr_ntop(%s) = %s, want %s\n", t[i].in, out, want);
+			bad++;
+		}
+	}
+	inet_pton(AF_INET, "192.0.2.255", &a4);
+	addr_ntop(AF_INET, &a4, out);
+	bad += strcmp(out, "192.0.2.255") != 0;
+	report("addr_ntop: dotted quad and RFC 5952", bad);
+}
+
+static void
+t_field_line(void)
+{
+	static const struct {
+		const char	*in, *name, *value;	/* name NULL: refused */
+	} t[] = {
+		{ "Host: x", "Host", "x" }, { "A:b", "A", "b" },
+		{ "A: \t b c \t ", "A", "b c" }, { "A:", "A", "" },
+		{ "A : b", NULL, NULL }, { " A: b", NULL, NULL },
+		{ ": b", NULL, NULL }, { "A b", NULL, NULL },
+		{ "A: b\rc", NULL, NULL }, { "A: b\x7f", NULL, NULL },
+		{ "A: caf\xc3\xa9", "A", "caf\xc3\xa9" },
+	};
+	struct field f;
+	size_t	 i;
+	int	 bad = 0, got;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		got = field_line(t[i].in, strlen(t[i].in), &f);
+		if (t[i].name == NULL ? got != -1 : (got != 0 ||
+		    f.nlen != strlen(t[i].name) || memcmp(f.name, t[i].name,
+		    f.nlen) || f.vlen != strlen(t[i].value) ||
+		    memcmp(f.value, t[i].value, f.vlen))) {
+			printf("  field_line #%zu\n", i);
+			bad++;
+		}
+	}
+	report("field_line, shared by both header parsers", bad);
+}
+
+static void
+t_own(void)
+{
+	char	 mem[512];
+	struct buf b;
+	size_t	 n;
+	int	 bad = 0;
+
+	memset(mem, 0, sizeof(mem));
+	buf_init(&b, mem, sizeof(mem) - 1);
+	n = render_own(&b, 400, 1, 0, 0);
+	bad += n != 0 || b.len < 4 || memcmp(mem + b.len - 4, "\r\n\r\n", 4) ||
+	    strstr(mem, "Content-Length: 16\r\n") == NULL;
+	memset(mem, 0, sizeof(mem));
+	buf_init(&b, mem, sizeof(mem) - 1);
+	n = render_own(&b, 400, 0, 0, 0);
+	bad += n != 16 || memcmp(mem + b.len - 16, "400 Bad Request\n", 16) ||
+	    strstr(mem, "Connection: close\r\n") == NULL;
+	memset(mem, 0, sizeof(mem));
+	buf_init(&b, mem, sizeof(mem) - 1);
+	n = render_own(&b, 204, 0, 1, 0);
+	bad += n != 0 || strstr(mem, "Content-Length") != NULL ||
+	    strstr(mem, "Connection") != NULL;
+	report("serve's own answers: HEAD and 204 without a body", bad);
+}
+
+/*
+ * The largest heads within the limits still fit the environment: a
+ * target of TARGET_MAX bytes, all path (it lands in four variables) or
+ * all authority and query (absolute-form), and a Host filling HEAD_MAX.
+ */
+static void
+t_env_edge(void)
+{
+	static char head[HEAD_MAX + 1], mem[ENV_BYTES], path[TARGET_MAX + 1];
+	static const char *const shape[][3] = {
+		{ "/", "p", "" }, { "/a?", "q", "" },
+		{ "http://", "h", "/" }, { "http://h/?", "q", "" },
+	};
+	struct conninfo ci = { "::1", "5000", "::1", "8080" };
+	struct req r;
+	struct env e;
+	struct buf b;
+	long	 pl;
+	size_t	 i;
+	int	 bad = 0, k, one;
+
+	for (i = 0; i < sizeof(shape) / sizeof(shape[0]); i++) {
+		buf_init(&b, head, sizeof(head));
+		buf_str(&b, "GET ");
+		buf_str(&b, shape[i][0]);
+		for (k = (int)(strlen(shape[i][0]) + strlen(shape[i][2]));
+		    k < TARGET_MAX; k++)
+			buf_add(&b, shape[i][1], 1);
+		buf_str(&b, shape[i][2]);
+		buf_str(&b, " HTTP/1.1\r\nHost: ");
+		while (b.len < HEAD_MAX - 4)
+			buf_add(&b, "h", 1);
+		buf_str(&b, "\r\n\r\n");
+		one = b.len != HEAD_MAX || b.full ||
+		    parse_head(head, b.len, &r) != 0 || r.tlen != TARGET_MAX ||
+		    (pl = path_normalize(path, r.path, r.plen)) < 0 ||
+		    build_env(&e, mem, sizeof(mem), &r, &ci, path, (size_t)pl,
+		    BODY_MAX) != 0;
+		if (one)
+			printf("  shape %zu: head %zu, target %zu, env %zu of %zu\n",
+			    i, b.len, r.tlen, e.b.len, sizeof(mem));
+		bad += one;
+	}
+	report("ENV_BYTES holds the largest heads within the limits", bad);
+}
+
 int
 main(void)
 {
@@ -390,5 +596,10 @@ main(void)
 	t_cgi_head();
 	t_env();
 	t_log_and_date();
+	t_host();
+	t_addr();
+	t_field_line();
+	t_own();
+	t_env_edge();
 	return report_done();
 }

@@ -1,0 +1,134 @@
+#!/bin/sh
+# serve's connection model, measured against the forking serve it
+# replaced (BENCH_BASE, the last commit before the event loop), both
+# built the same way (static musl, stripped), in one run:
+#   - 1,000 idle connections plus 1,000 drip-feeding heads, and 100
+#     sequential GET /api/time from another client (tests/bench/flood.c):
+#     how many are answered, p50 and p99, and the peak RSS of serve's
+#     whole process tree meanwhile;
+#   - wrk keep-alive throughput on /api/time at 16 and 64 connections,
+#     old serve, new serve and new serve with a static no-op program
+#     alternating row by row; then 1,024 connections.
+# A benchmark, not a test: it prints figures and the goals met or missed,
+# and exits 0 either way. Servers bind 127.0.0.1 and are stopped by PID.
+set -eu
+cd "$(dirname "$0")/../.."
+SECONDS_EACH=${BENCH_SECONDS:-10}
+BASE=${BENCH_BASE:-e124c5c}
+B=tests/.build/bench-serve
+mkdir -p "$B/old"
+for t in musl-gcc wrk git; do
+	command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing: make deps" >&2; exit 1; }
+done
+# 1,024 wrk connections and a 2,000-connection flood need descriptors
+[ "$(ulimit -n)" -ge 8192 ] || ulimit -n 8192
+
+FLAGS="-std=c99 -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables"
+LD="-static -s -Wl,--gc-sections -Wl,-z,noseparate-code"
+make -s templates/index.h
+git show "$BASE:serve.c" > "$B/old/serve.c"
+git show "$BASE:render.h" > "$B/old/render.h"
+musl-gcc $FLAGS -D_POSIX_C_SOURCE=200809L -o $B/cgi cgi.c $LD
+musl-gcc $FLAGS -o $B/serve serve.c $LD
+musl-gcc $FLAGS -o $B/old/serve $B/old/serve.c $LD
+musl-gcc $FLAGS -o $B/noop tests/bench/noop.c $LD
+cc -O2 -o $B/flood tests/bench/flood.c
+
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+# start NAME SERVE PROGRAM [ARGS]: sets port_NAME and pid_NAME
+start() {
+	name=$1 bin=$2 prog=$3
+	shift 3
+	rm -f "$B/port.$name"
+	"$bin" -q -b 127.0.0.1 -p 0 "$@" "$prog" > "$B/port.$name" &
+	pids="$pids $!"
+	eval "pid_$name=$!"
+	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+		[ -s "$B/port.$name" ] && break
+		sleep 0.1
+	done
+	eval "port_$name=$(head -n 1 "$B/port.$name")"
+}
+
+# RSS in KiB of a process and all its descendants
+tree_rss() {
+	ps -e -o pid=,ppid=,rss= | awk -v root="$1" '
+		{ ppid[$1] = $2; rss[$1] = $3 }
+		END { for (p in rss) { q = p; while (q != "" && q != root && q > 1) q = ppid[q];
+			if (q == root) sum += rss[p] } print sum + 0 }'
+}
+
+# one wrk run: prints "req/s p50 p99"
+load() {
+	wrk -t2 -c"$1" -d"${SECONDS_EACH}s" --latency "$2" > $B/wrk.txt 2>&1 || true
+	awk '/Requests\/sec/ { r = $2 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+	    /Non-2xx|Socket errors/ { err = err " " $0 }
+	    END { printf "%s %s %s%s\n", r, p50, p99, err ? " (" err ")" : "" }' $B/wrk.txt
+}
+
+ratio() { awk "BEGIN { printf \"%.2f\", $1 / $2 }"; }
+goal() { awk "BEGIN { exit !($1 >= $2) }" && echo met || echo MISSED; }
+
+echo "## serve: the connection model ($(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d))"
+echo
+echo "new: this tree; old: $BASE (forking, one child per connection); static musl, stripped:"
+echo "new serve $(wc -c < $B/serve) bytes, old serve $(wc -c < $B/old/serve) bytes."
+echo
+
+start new $B/serve "$PWD/$B/cgi" -T 30
+start old $B/old/serve "$PWD/$B/cgi" -T 30
+start noop $B/serve "$PWD/$B/noop"
+sleep 0.3
+echo "idle RSS of new serve: $(tree_rss $pid_new) KiB"
+echo
+
+echo "### 1,000 idle + 1,000 drip-feeding connections, 100 sequential GET /api/time"
+echo
+peak=0
+$B/flood "$port_new" 1000 1000 100 > $B/flood.new &
+fpid=$!
+while kill -0 $fpid 2>/dev/null; do
+	r=$(tree_rss $pid_new)
+	[ "$r" -gt "$peak" ] && peak=$r
+	sleep 0.1
+done
+wait $fpid || true
+echo "- new serve: $(cat $B/flood.new); peak RSS of its process tree $peak KiB"
+if [ "${BENCH_FLOOD_OLD:-1}" = 1 ]; then
+	# the old serve takes a minute or two here: each of 2,000 connects waits
+	$B/flood "$port_old" 1000 1000 20 > $B/flood.old || true
+	echo "- old serve (20 requests): $(cat $B/flood.old)"
+fi
+p99=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' $B/flood.new)
+echo "- goal: all 100 answered with p99 under 50 ms: $(grep -q 'answered 100/100' $B/flood.new && goal 50 "${p99:-99999}")"
+echo "- goal: peak RSS at most 12 MiB: $(goal 12288 "$peak")"
+echo
+# let the flood's connections time out before the throughput rows
+kill $pid_new $pid_old
+sleep 1
+start new $B/serve "$PWD/$B/cgi"
+start old $B/old/serve "$PWD/$B/cgi" -c 1024
+sleep 0.3
+
+echo "### keep-alive GET /api/time, wrk -t2, ${SECONDS_EACH} s per row"
+echo
+echo "| server | connections | requests/s | p50 | p99 |"
+echo "|---|---|---|---|---|"
+for c in 16 64; do
+	set -- $(load $c "http://127.0.0.1:$port_old/api/time"); o=$1
+	echo "| old serve + cgi | $c | $1 | $2 | $3 |"
+	set -- $(load $c "http://127.0.0.1:$port_new/api/time"); n=$1
+	echo "| new serve + cgi | $c | $1 | $2 | $3 |"
+	set -- $(load $c "http://127.0.0.1:$port_noop/api/time"); f=$1
+	echo "| new serve + static no-op | $c | $1 | $2 | $3 |"
+	eval "n$c=$n"
+	echo "| new / old: $(ratio $n $o) (goal 0.95: $(goal "$(ratio $n $o)" 0.95)); new / no-op: $(ratio $n $f) (goal 0.90: $(goal "$(ratio $n $f)" 0.90)) | | | | |"
+done
+set -- $(load 1024 "http://127.0.0.1:$port_new/api/time"); n=$1
+echo "| new serve + cgi | 1024 | $1 | $2 | $3 |"
+echo "| 1,024 / 16 connections: $(ratio $n $n16) (goal 0.90: $(goal "$(ratio $n $n16)" 0.90)) | | | | |"
