@@ -6,7 +6,9 @@
 //
 // Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
 import { spawn, spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -1107,6 +1109,23 @@ test("out of descriptors for a program's pipes is serve's 503, not the program's
       assert(!/cannot run/.test(log), `the program was blamed: ${log}`);
       if (want === 503) assert(/serve: pipe: /.test(log), `log: ${log}`);
     } finally { await s.stop(); }
+  }
+});
+
+test("a program that cannot be executed: 502, and the log says why", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "mt-serve-"));
+  const prog = join(dir, "badinterp");
+  writeFileSync(prog, "#!/nonexistent/interpreter\n", { mode: 0o755 });
+  const s = startServe([], { program: prog });
+  try {
+    const r = await one(await s.port, get("/lf"));
+    eq(r.status, 502, "status");
+    await sleep(100);
+    assert(/cannot run .*badinterp: no such file/.test(s.log().toString()), `log: ${s.log()}`);
+    eq((await one(await s.port, get("/lf"))).status, 502, "serve goes on");
+  } finally {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
