@@ -57,6 +57,9 @@ suite sh tests/wasm.sh
 suite "$NODE" tests/contract.mjs wasi cgi.wasm --ref ./cgi
 suite "$NODE" tests/contract.mjs jco tests/.build/jco --ref ./cgi
 suite "$NODE" tests/contract.mjs serve ./serve
+suite "$NODE" tests/contract.mjs spin tests/.build/jco --route "/..."
+suite "$NODE" tests/contract.mjs spin tests/.build/jco --route "/mt/..."
+suite "$NODE" tests/spin-toml.mjs
 suite "$NODE" tests/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
 for f in cgi serve; do

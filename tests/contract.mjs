@@ -10,6 +10,11 @@
 //   node tests/contract.mjs serve SERVE         the cases that have an HTTP
 //                                               form (request), over HTTP
 //                                               to SERVE running ./cgi
+//   node tests/contract.mjs spin DIR [--route R] the same cases over HTTP
+//                                               to the Spin emulation
+//                                               (tests/spin.mjs) running
+//                                               DIR's component at route R
+//                                               ("/..." or "/mt/...")
 // Runners other than native are also compared with ./cgi (--ref PROGRAM):
 // the same bytes but for the clock.
 //
@@ -26,8 +31,12 @@ const table = JSON.parse(readFileSync(join(here, "contract.json"), "utf8"));
 const [kind, target, ...rest] = process.argv.slice(2);
 const refIdx = rest.indexOf("--ref");
 const refProgram = refIdx >= 0 ? rest[refIdx + 1] : null;
-if (!["native", "wasi", "jco", "serve"].includes(kind) || !target) {
-  console.error("usage: node tests/contract.mjs native|wasi|jco|serve TARGET [--ref PROGRAM]");
+const routeIdx = rest.indexOf("--route");
+const route = routeIdx >= 0 ? rest[routeIdx + 1] : "/...";
+// the mount point an HTTP host puts the app under: its SCRIPT_NAME
+const prefix = kind === "spin" ? route.replace(/\/\.\.\.$/, "") : "";
+if (!["native", "wasi", "jco", "serve", "spin"].includes(kind) || !target) {
+  console.error("usage: node tests/contract.mjs native|wasi|jco|serve|spin TARGET [--ref PROGRAM] [--route R]");
   process.exit(2);
 }
 
@@ -92,15 +101,16 @@ function jcoRunner(dir) {
   };
 }
 
-// serve: start it on 127.0.0.1 with ./cgi, send the case's request with
-// the case's method, and turn the HTTP response back into CGI output
-// (Status, the fields but hop-by-hop and Date, the body) so the same
-// checks apply. The serve process is stopped by its PID on exit.
-async function serveRunner(servePath) {
-  const proc = spawn(servePath, ["-q", "-b", "127.0.0.1", "-p", "0", "./cgi"], { env: {}, stdio: ["ignore", "pipe", "inherit"] });
+// An HTTP host: start it (it prints its port first), send each case's
+// request with the case's method under the host's prefix, and turn the
+// HTTP response back into CGI output (Status, the fields but hop-by-hop
+// and Date, the body) so the same checks apply. The host is stopped by
+// its PID on exit.
+async function httpRunner(argv) {
+  const proc = spawn(argv[0], argv.slice(1), { env: {}, stdio: ["ignore", "pipe", "inherit"] });
   process.on("exit", () => proc.kill("SIGKILL"));
   const port = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("serve printed no port")), 5000);
+    const t = setTimeout(() => reject(new Error(`${argv[0]} printed no port`)), 5000);
     let out = "";
     proc.stdout.on("data", (d) => { out += d; const m = /^(\d+)\n/.exec(out); if (m) { clearTimeout(t); resolve(Number(m[1])); } });
   });
@@ -108,8 +118,8 @@ async function serveRunner(servePath) {
     const method = env.REQUEST_METHOD;
     const s = net.connect(port, "127.0.0.1");
     let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => { s.destroy(); reject(new Error("no answer from serve")); }, 10000);
-    s.on("connect", () => s.write(`${method} ${current.request.target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
+    const timer = setTimeout(() => { s.destroy(); reject(new Error("no answer from the host")); }, 10000);
+    s.on("connect", () => s.write(`${method} ${prefix}${current.request.target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`));
     s.on("data", (d) => { buf = Buffer.concat([buf, d]); });
     s.on("error", reject);
     s.on("end", () => {
@@ -117,7 +127,7 @@ async function serveRunner(servePath) {
       const end = buf.indexOf("\r\n\r\n");
       const lines = buf.subarray(0, end).toString("latin1").split("\r\n");
       const [, code, reason] = /^HTTP\/1\.1 (\d{3}) (.*)$/.exec(lines[0]);
-      const keep = lines.slice(1).filter((l) => !/^(connection|date):/i.test(l));
+      const keep = lines.slice(1).filter((l) => !/^(connection|date|keep-alive|transfer-encoding):/i.test(l));
       if (code !== "200") keep.unshift(`Status: ${code} ${reason}`);
       resolve({ code: 0, stdout: Buffer.concat([Buffer.from(keep.join("\r\n") + "\r\n\r\n", "latin1"), buf.subarray(end + 4)]), stderr: Buffer.alloc(0) });
     });
@@ -127,7 +137,9 @@ async function serveRunner(servePath) {
 let current = null;
 const runner = kind === "native" ? nativeRunner(target)
   : kind === "wasi" ? await wasiRunner(target)
-  : kind === "jco" ? jcoRunner(target) : await serveRunner(target);
+  : kind === "jco" ? jcoRunner(target)
+  : kind === "serve" ? await httpRunner([target, "-q", "-b", "127.0.0.1", "-p", "0", "./cgi"])
+  : await httpRunner([process.execPath, join(here, "spin.mjs"), "--component", target, "--route", route]);
 const reference = refProgram ? nativeRunner(refProgram) : null;
 
 // ---- what every CGI response must be ----------------------------------
@@ -312,15 +324,17 @@ let passed = 0, failed = 0, other = 0;
 for (const c of table.cases) {
   const env = caseEnv(c);
   const args = c.args || [];
-  if (kind === "serve" && !c.request) {
+  if ((kind === "serve" || kind === "spin") && !c.request) {
     other++;	// an environment no HTTP request through serve produces
     continue;
   }
   current = c;
   try {
     const res = await runner(args, env);
-    if (c.cli) checkCli(c, res, c.expect);
-    else await checkCgi(c, res, c.expect, env);
+    // under a prefix, the page's links go through it
+    const exp = prefix && c.expect.base !== undefined ? { ...c.expect, base: prefix + c.expect.base } : c.expect;
+    if (c.cli) checkCli(c, res, exp);
+    else await checkCgi(c, res, exp, env);
     if (reference) {
       const ref = reference(args, env);
       if (normalize(ref.stdout) !== normalize(res.stdout)) {
