@@ -1138,9 +1138,7 @@ struct prog {
 	int		 exited;	/* its leader is a zombie, kept unreaped */
 	int64_t		 deadline;	/* -t */
 	int64_t		 kill_at;	/* SIGKILL after SIGTERM; 0: not yet */
-	char		*obuf;		/* CGI_HEAD_MAX + OUT_BUF, in mem */
-	size_t		 olen;
-	struct cgiout	*co;		/* its parsed head, in mem */
+	size_t		 olen;		/* bytes in mem->obuf */
 	struct frame	 fr;
 	struct slotmem	*mem;		/* made on the slot's first use, kept */
 	int		 child_in, child_out;	/* the program's stdin and stdout */
@@ -1652,22 +1650,24 @@ spawn_status(int e)
 
 /*
  * Give the program its pipes (stdin only for a body; /dev/null without)
- * and start it. 0, or -1 with a message logged and p->st set to P_DONE
- * for serve's own shortage (503), to P_HEAD for the program's fault (502).
+ * and start it. Returns 0, or 503 for serve's own shortage (a pipe or a
+ * process it could not have), logged. A program that cannot be executed
+ * shows later, through p->exec_errno (prog_bad).
  */
 static int
 prog_spawn(struct prog *p, int body)
 {
 	int	 outp[2], inp[2] = { -1, -1 }, err;
 
-	if (pipe2(outp, O_CLOEXEC) == -1)
-		goto shortage;
+	if (pipe2(outp, O_CLOEXEC) == -1) {
+		logmsg("pipe: ", strerror(errno), NULL);
+		return S_UNAVAILABLE;
+	}
 	if (body && pipe2(inp, O_CLOEXEC) == -1) {
-		err = errno;
+		logmsg("pipe: ", strerror(errno), NULL);
 		close(outp[0]);
 		close(outp[1]);
-		errno = err;
-		goto shortage;
+		return S_UNAVAILABLE;
 	}
 	p->pid = spawn(p, body ? inp[0] : devnull, outp[1]);
 	err = errno;
@@ -1679,13 +1679,9 @@ prog_spawn(struct prog *p, int body)
 		close(outp[0]);
 		if (inp[1] != -1)
 			close(inp[1]);
-		logmsg("cannot run ", prog_argv[0], err == ENOENT ?
-		    ": no such file" : err == EACCES ? ": permission denied" :
-		    spawn_status(err) == S_UNAVAILABLE ?
-		    ": out of descriptors, memory or processes" :
-		    ": spawn failed");
-		p->st = spawn_status(err) == S_UNAVAILABLE ? P_DONE : P_HEAD;
-		return -1;
+		logmsg("cannot start a process for ", prog_argv[0], NULL);
+		logmsg("clone: ", strerror(err), NULL);
+		return S_UNAVAILABLE;
 	}
 	p->out = outp[0];
 	p->in = inp[1];
@@ -1694,10 +1690,6 @@ prog_spawn(struct prog *p, int body)
 	if (p->in != -1)
 		(void)fcntl(p->in, F_SETFL, O_NONBLOCK);
 	return 0;
-shortage:
-	logmsg("pipe: ", strerror(errno), NULL);
-	p->st = P_DONE;
-	return -1;
 }
 
 /*
@@ -1711,6 +1703,7 @@ prog_start(struct conn *c, struct prog *p)
 	static struct req r;
 	static char pathbuf[TARGET_MAX + 1];
 	long	 pl;
+	int	 status;
 
 	/* a slot's memory is made on its first use, then kept */
 	if (p->mem == NULL) {
@@ -1718,8 +1711,6 @@ prog_start(struct conn *c, struct prog *p)
 			refuse(c, S_UNAVAILABLE);
 			return;
 		}
-		p->co = &p->mem->co;
-		p->obuf = p->mem->obuf;
 	}
 	if (parse_head(c->buf, c->hl, &r) != 0 ||
 	    (pl = path_normalize(pathbuf, r.path, r.plen)) < 0 ||
@@ -1728,8 +1719,8 @@ prog_start(struct conn *c, struct prog *p)
 		refuse(c, S_HEAD_TOO_LARGE);	/* ruled out by ENV_BYTES */
 		return;
 	}
-	if (prog_spawn(p, c->bodylen > 0) == -1) {
-		refuse(c, p->st == P_DONE ? S_UNAVAILABLE : S_BAD_GATEWAY);
+	if ((status = prog_spawn(p, c->bodylen > 0)) != 0) {
+		refuse(c, status);
 		return;
 	}
 	nrunning++;
@@ -1800,16 +1791,16 @@ send_head(struct conn *c, struct prog *p, int complete)
 	static char mem[CGI_HEAD_MAX + 512];
 	struct buf h;
 	struct iovec iov[2];
-	size_t	 off = p->co->headlen, n = p->olen - off;
+	size_t	 off = p->mem->co.headlen, n = p->olen - off;
 
 	buf_init(&h, mem, sizeof(mem));
-	render_resp_head(&h, c->minor, p->co, c->head, complete, n,
+	render_resp_head(&h, c->minor, &p->mem->co, c->head, complete, n,
 	    (int64_t)time(NULL), &p->fr);
 	c->keep = p->fr.keep;
-	c->status = p->co->status;
+	c->status = p->mem->co.status;
 	iov[0].iov_base = mem;
 	iov[0].iov_len = h.len;
-	iov[1].iov_base = p->obuf + off;
+	iov[1].iov_base = p->mem->obuf + off;
 	iov[1].iov_len = complete && !p->fr.nobody ? n : 0;
 	c->sent = iov[1].iov_len;
 	if (!complete || p->fr.nobody)
@@ -1850,7 +1841,7 @@ prog_read(struct prog *p)
 	while (p->st != P_DONE && c->plen == c->poff) {
 		if (p->st == P_STREAM)
 			p->olen = 0;
-		n = read(p->out, p->obuf + p->olen, cap - p->olen);
+		n = read(p->out, p->mem->obuf + p->olen, cap - p->olen);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -1860,8 +1851,8 @@ prog_read(struct prog *p)
 		else
 			p->olen += (size_t)n;
 		if (p->st == P_HEAD) {
-			if ((rc = parse_cgi_head(p->obuf, p->olen, eof,
-			    p->co)) == 1)
+			if ((rc = parse_cgi_head(p->mem->obuf, p->olen, eof,
+			    &p->mem->co)) == 1)
 				continue;
 			if (rc == -1) {
 				prog_bad(p);
@@ -1875,7 +1866,7 @@ prog_read(struct prog *p)
 		} else if (p->st == P_HOLD && p->olen == cap) {
 			/* more than the buffer holds: stream the rest */
 			if (send_head(c, p, 0) == -1 || send_body(c, p,
-			    p->obuf + p->co->headlen, p->olen - p->co->headlen) == -1)
+			    p->mem->obuf + p->mem->co.headlen, p->olen - p->mem->co.headlen) == -1)
 				break;
 			p->st = P_STREAM;
 			p->olen = 0;
@@ -1884,7 +1875,7 @@ prog_read(struct prog *p)
 			    conn_send1(c, "0\r\n\r\n", 5) == -1)
 				break;
 		} else if (p->st == P_STREAM) {
-			if (send_body(c, p, p->obuf, p->olen) == -1)
+			if (send_body(c, p, p->mem->obuf, p->olen) == -1)
 				break;
 			continue;
 		}
@@ -2105,8 +2096,6 @@ answer(struct conn *c, int status)
 	buf_init(&b, mem, sizeof(mem));
 	c->sent = render_own(&b, status, head, c->keep, (int64_t)time(NULL));
 	c->status = status;
-	if (c->used < c->hl)
-		c->used = c->hl;
 	(void)conn_send1(c, mem, b.len);
 	resp_done(c, status);
 }
