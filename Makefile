@@ -33,6 +33,12 @@ serve: serve.c render.h
 
 wasm: cgi.wasm
 
+# A FastCGI responder from the same cgi.c; needs libfcgi (libfcgi-dev).
+fcgi: cgi.fcgi
+
+cgi.fcgi: cgi.c render.h templates/index.h
+	$(CC) $(CPPFLAGS) -DFASTCGI $(CFLAGS) -o $@ cgi.c $(LDFLAGS) $(LDSIZE) -lfcgi
+
 cgi.wasm: cgi.c render.h templates/index.h
 	$(WASI_CC) $(CPPFLAGS) $(WASI_CFLAGS) -o $@ cgi.c $(WASI_LDFLAGS)
 
@@ -55,6 +61,9 @@ deps:
 
 tests/unit/t_render: tests/unit/t_render.c tests/unit/report.h render.h
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_render.c
+
+tests/unit/t_cgi: tests/unit/t_cgi.c tests/unit/report.h cgi.c render.h templates/index.h
+	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_cgi.c
 
 tests/t_serve: tests/unit/t_serve.c tests/unit/report.h serve.c render.h
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_serve.c
@@ -91,7 +100,7 @@ tests/.build/jco/cgi.js: cgi.wasm
 	$(JCO) transpile tests/.build/cgi.component.wasm -o tests/.build/jco --name cgi --no-typescript -q
 	echo '{"type":"module"}' > tests/.build/jco/package.json
 
-TEST_BINS = tests/unit/t_render tests/t_serve tests/cgi-san tests/serve-san \
+TEST_BINS = tests/unit/t_render tests/unit/t_cgi tests/t_serve tests/cgi-san tests/serve-san \
 	tests/testcgi tests/activate tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve \
 	tests/cgi-names.wasm tests/.build/jco/cgi.js
 
@@ -123,8 +132,8 @@ uninstall:
 	rm -f "$(DESTDIR)$(MANPREFIX)/man1/cgi.1" "$(DESTDIR)$(MANPREFIX)/man1/serve.1"
 
 clean:
-	rm -f cgi serve cgi.wasm templates/embed templates/index.h templates/index.h.tmp
+	rm -f cgi serve cgi.wasm cgi.fcgi templates/embed templates/index.h templates/index.h.tmp
 	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
-.PHONY: all wasm run deps check test fuzz bench bench-serve lint install uninstall clean
+.PHONY: all wasm fcgi run deps check test fuzz bench bench-serve lint install uninstall clean

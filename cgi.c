@@ -3,11 +3,17 @@
  * (RFC 3875) for every host: Apache, lighttpd, nginx + fcgiwrap, Spin's
  * WAGI executor (built as cgi.wasm), serve, and a shell (MODE=once).
  *
- * One request is three steps: read the CGI variables (the only part that
- * differs by platform: getenv natively, a static buffer on WASI), decide
- * the response (handle(), pure), write it once (emit()). The response is
- * rendered into static buffers and the program never allocates, which keeps
- * cgi.wasm clear of the heap bug in Spin's preview1 adapter.
+ * One request is three steps: read the CGI variables (env_get() over one
+ * environment array: environ natively, a static copy on WASI, the
+ * request's parameters under FastCGI), decide the response (handle(),
+ * pure), write it once (emit(), through a writer: fd 1, or the FastCGI
+ * stream). The response is rendered into static buffers and the program
+ * never allocates, which keeps cgi.wasm clear of the heap bug in Spin's
+ * preview1 adapter.
+ *
+ * Built with -DFASTCGI and libfcgi (make fcgi), the same code answers
+ * every request of a FastCGI accept loop; started outside a FastCGI
+ * server (stdin not a socket), that build is the plain CGI.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -25,13 +31,14 @@
 
 /*
  * Limits. A path or SCRIPT_NAME longer than PATH_MAX_BYTES gets a 400;
- * BODY_MAX holds the page with a SCRIPT_NAME of PATH_MAX_BYTES escaped in
- * its three places (6 bytes per byte at worst), so a full buffer, which
- * would give a 500, is a bug and not an input.
+ * RESP_BODY_MAX holds the page with a SCRIPT_NAME of PATH_MAX_BYTES escaped
+ * in its three places (6 bytes per byte at worst), so a full buffer, which
+ * would give a 500, is a bug and not an input. Both RESP_ limits are of
+ * the response this program writes, not of a request.
  */
 #define PATH_MAX_BYTES	1024		/* bytes of PATH_INFO, X_RAW_PATH_INFO, SCRIPT_NAME */
-#define BODY_MAX	(32 * 1024)	/* bytes of a rendered body */
-#define HEAD_MAX	1024		/* bytes of the response header block */
+#define RESP_BODY_MAX	(32 * 1024)	/* bytes of a rendered response body */
+#define RESP_HEAD_MAX	1024		/* bytes of the response's CGI header block */
 
 #define ALLOWED		"GET, HEAD, OPTIONS"
 #define CSP_COMMON	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -43,6 +50,21 @@ enum status {
 	S_NOT_FOUND = 404,
 	S_METHOD_NOT_ALLOWED = 405,
 	S_INTERNAL = 500
+};
+
+/*
+ * The resources. Routing is by exact match on the decoded path; adding
+ * one is a row here and a case in handle().
+ */
+enum route { R_NONE, R_PAGE, R_TIME };
+
+static const struct {
+	const char	*path;
+	enum route	 route;
+} routes[] = {
+	{ "",		R_PAGE },
+	{ "/",		R_PAGE },
+	{ "/api/time",	R_TIME },
 };
 
 /* Slots of templates/index.html; the generated index.h names them. */
@@ -75,6 +97,12 @@ struct page {
 	size_t		 baselen;
 };
 
+/* Where a response goes: fd 1, or a FastCGI stream. */
+struct writer {
+	int	(*write)(void *ctx, struct iovec *iov, int cnt);	/* 0, or -1 */
+	void	 *ctx;
+};
+
 static const char *
 status_text(enum status s)
 {
@@ -99,6 +127,34 @@ render_status(struct buf *b, enum status s)
 }
 
 /* ---- Deciding ------------------------------------------------------ */
+
+/*
+ * A 200 with nothing decided yet, to a request with method m (NULL: none):
+ * every field set, headers only for HEAD, the body empty in the cap bytes
+ * at body. Every response starts here.
+ */
+static void
+resp_init(struct resp *r, const char *m, char *body, size_t cap)
+{
+	r->status = S_OK;
+	r->ctype = NULL;
+	r->csp = "default-src 'none'; " CSP_COMMON;
+	r->allow = 0;
+	r->head = m != NULL && strcmp(m, "HEAD") == 0;
+	buf_init(&r->body, body, cap);
+}
+
+static enum route
+route_of(const char *p, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strlen(routes[i].path) == n &&
+		    memcmp(routes[i].path, p, n) == 0)
+			return routes[i].route;
+	return R_NONE;
+}
 
 /* 1 if the path is /api or under /api/: its errors are JSON, else HTML. */
 static int
@@ -189,7 +245,7 @@ fail(struct resp *r, enum status s, int api, const char *why,
 }
 
 /*
- * Decide the response to q at time now into r, whose body buffer is set.
+ * Decide the response to q at time now into r, fresh from resp_init().
  * Checks come in this order: the path and SCRIPT_NAME (400), the resource
  * (404), the method (204 for OPTIONS, 405 for anything but GET and HEAD).
  * Routing is by exact match, so "//", "." and ".." segments that a host
@@ -205,12 +261,9 @@ handle(const struct cgireq *q, int64_t now, struct resp *r)
 	    q->path_info != NULL ? q->path_info : "";
 	size_t	 snlen = strlen(sn), plen = strlen(p);
 	long	 n;
-	int	 api = is_api(p, plen), page;
+	int	 api = is_api(p, plen);
+	enum route rt;
 	struct page pg;
-
-	r->status = S_OK;
-	r->allow = 0;
-	r->head = strcmp(m, "HEAD") == 0;
 
 	if (snlen > PATH_MAX_BYTES || has_ctl(sn, snlen)) {
 		fail(r, S_BAD_REQUEST, api, "SCRIPT_NAME is too long or holds "
@@ -239,39 +292,41 @@ handle(const struct cgireq *q, int64_t now, struct resp *r)
 		return;
 	}
 
-	page = plen == 0 || (plen == 1 && p[0] == '/');
-	if (!page && !(plen == 9 && memcmp(p, "/api/time", 9) == 0)) {
+	if ((rt = route_of(p, plen)) == R_NONE) {
 		fail(r, S_NOT_FOUND, api, "Nothing here", p, plen, sn, snlen);
 		return;
 	}
 	if (strcmp(m, "OPTIONS") == 0) {
 		r->status = S_NO_CONTENT;
-		r->ctype = NULL;
-		r->csp = "default-src 'none'; " CSP_COMMON;
 		r->allow = 1;
 		return;
 	}
-	if (strcmp(m, "GET") != 0 && !r->head) {
-		fail(r, S_METHOD_NOT_ALLOWED, !page, "This resource allows "
+	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
+		fail(r, S_METHOD_NOT_ALLOWED, api, "This resource allows "
 		    "only " ALLOWED, NULL, 0, sn, snlen);
 		r->allow = 1;
 		return;
 	}
 
-	if (!page) {
+	switch (rt) {
+	case R_TIME:
 		r->ctype = "application/json; charset=utf-8";
-		r->csp = "default-src 'none'; " CSP_COMMON;
 		render_time_json(&r->body, now, 0);
-		return;
+		break;
+	case R_PAGE:
+		pg.t = now;
+		msk_from_unix(now, &pg.c);
+		pg.base = sn;
+		pg.baselen = snlen;
+		r->ctype = "text/html; charset=utf-8";
+		r->csp = "default-src 'none'; style-src " PAGE_STYLE_CSP
+		    "; script-src " PAGE_SCRIPT_CSP "; connect-src 'self'; "
+		    CSP_COMMON;
+		render_tmpl(&r->body, page_tmpl, fill_page, &pg);
+		break;
+	case R_NONE:
+		break;
 	}
-	pg.t = now;
-	msk_from_unix(now, &pg.c);
-	pg.base = sn;
-	pg.baselen = snlen;
-	r->ctype = "text/html; charset=utf-8";
-	r->csp = "default-src 'none'; style-src " PAGE_STYLE_CSP
-	    "; script-src " PAGE_SCRIPT_CSP "; connect-src 'self'; " CSP_COMMON;
-	render_tmpl(&r->body, page_tmpl, fill_page, &pg);
 }
 
 /* Render the CGI header block for r (RFC 3875 6): CRLF, each field once. */
@@ -329,11 +384,20 @@ msg(const char *a, const char *b)
 	(void)write_all(STDERR_FILENO, iov, 4);
 }
 
-/* Write the header block and, unless HEAD, the body, in one writev. */
-static void
-emit(struct resp *r)
+static int
+write_stdout(void *ctx, struct iovec *iov, int cnt)
 {
-	static char head[HEAD_MAX];
+	(void)ctx;
+	return write_all(STDOUT_FILENO, iov, cnt);
+}
+
+static const struct writer to_stdout = { write_stdout, NULL };
+
+/* Write the header block and, unless HEAD, the body, in one call to w. */
+static void
+emit(struct resp *r, const struct writer *w)
+{
+	static char head[RESP_HEAD_MAX];
 	struct buf h;
 	struct iovec iov[2];
 
@@ -348,11 +412,31 @@ emit(struct resp *r)
 	iov[0].iov_len = h.len;
 	iov[1].iov_base = r->body.p;
 	iov[1].iov_len = r->head || r->ctype == NULL ? 0 : r->body.len;
-	if (write_all(STDOUT_FILENO, iov, 2) == -1)
+	if (w->write(w->ctx, iov, 2) == -1)
 		msg("cannot write the response", "");
 }
 
 /* ---- The platform: variables and arguments ------------------------- */
+
+/*
+ * The variables of the request being answered, "NAME=value" strings up
+ * to a NULL: set by env_load(), or per request by the FastCGI loop.
+ */
+static char **env_vars;
+
+static const char *
+env_get(const char *name)
+{
+	size_t	 n = strlen(name);
+	char	**e;
+
+	if (env_vars == NULL)
+		return NULL;
+	for (e = env_vars; *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
 
 #ifdef __wasi__
 #include <wasi/api.h>
@@ -366,9 +450,9 @@ emit(struct resp *r)
 #define ENV_BYTES_MAX	(128 * 1024)	/* bytes of NAME=value\0 strings */
 #define ENV_VARS_MAX	2048		/* variables */
 #define ARG_BYTES_MAX	4096		/* bytes of arguments (--help, --version) */
-#define ARGS_MAX	16
+#define ARG_COUNT_MAX	16		/* arguments */
 
-static char	*env_vars[ENV_VARS_MAX + 1];
+static char	*env_copy[ENV_VARS_MAX + 1];
 
 /*
  * Read the environment once. 0, or -1 if it is unreadable or too large.
@@ -387,41 +471,30 @@ env_load(void)
 	/* An empty environment is not asked for: some hosts refuse that. */
 	if (__wasi_environ_sizes_get(&count, &size) != 0 ||
 	    count > ENV_VARS_MAX || size > sizeof(raw) || (count > 0 &&
-	    __wasi_environ_get((uint8_t **)env_vars, (uint8_t *)raw) != 0))
+	    __wasi_environ_get((uint8_t **)env_copy, (uint8_t *)raw) != 0))
 		return -1;
 	for (i = 0; i < count; i++) {
-		end = i + 1 < count ? env_vars[i + 1] : raw + size;
-		if (env_vars[i] < raw || end > raw + size || end < env_vars[i])
+		end = i + 1 < count ? env_copy[i + 1] : raw + size;
+		if (env_copy[i] < raw || end > raw + size || end < env_copy[i])
 			return -1;
-		for (p = env_vars[i], env_vars[i] = o; p < end && *p != '\0';)
+		for (p = env_copy[i], env_copy[i] = o; p < end && *p != '\0';)
 			*o++ = *p++;
 		*o++ = '\0';
 	}
-	env_vars[count] = NULL;
+	env_copy[count] = NULL;
+	env_vars = env_copy;
 	return 0;
-}
-
-static const char *
-env_get(const char *name)
-{
-	size_t	 n = strlen(name);
-	char	**e;
-
-	for (e = env_vars; *e != NULL; e++)
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
 }
 
 /* Read the arguments; returns argc, or -1. Only the CLI calls this. */
 static int
 args_load(char ***argvp)
 {
-	static char bytes[ARG_BYTES_MAX], *argv[ARGS_MAX + 1];
+	static char bytes[ARG_BYTES_MAX], *argv[ARG_COUNT_MAX + 1];
 	__wasi_size_t count, size;
 
-	if (__wasi_args_sizes_get(&count, &size) != 0 || count > ARGS_MAX ||
-	    size > sizeof(bytes) ||
+	if (__wasi_args_sizes_get(&count, &size) != 0 ||
+	    count > ARG_COUNT_MAX || size > sizeof(bytes) ||
 	    __wasi_args_get((uint8_t **)argv, (uint8_t *)bytes) != 0)
 		return -1;
 	argv[count] = NULL;
@@ -429,16 +502,13 @@ args_load(char ***argvp)
 	return (int)count;
 }
 #else
+extern char **environ;
+
 static int
 env_load(void)
 {
+	env_vars = environ;
 	return 0;
-}
-
-static const char *
-env_get(const char *name)
-{
-	return getenv(name);
 }
 
 static int
@@ -474,11 +544,14 @@ now_s(int64_t *t)
 	return 0;
 }
 
-/* Answer one CGI request from the environment. Always 0 (see cgi(1)). */
+/*
+ * Answer one CGI request from the environment through w. Always 0 (see
+ * cgi(1)).
+ */
 static int
-cgi_request(void)
+cgi_request(const struct writer *w)
 {
-	static char body[BODY_MAX];
+	static char body[RESP_BODY_MAX];
 	struct cgireq q;
 	struct resp r;
 	int64_t	 now;
@@ -487,14 +560,14 @@ cgi_request(void)
 	q.path_info = env_get("PATH_INFO");
 	q.raw_path = env_get("X_RAW_PATH_INFO");
 	q.script_name = env_get("SCRIPT_NAME");
-	buf_init(&r.body, body, sizeof(body));
+	resp_init(&r, q.method, body, sizeof(body));
 	if (now_s(&now) == -1) {
 		msg("cannot read the clock", "");
 		fail(&r, S_INTERNAL, 0, "The clock cannot be read", NULL, 0,
 		    NULL, 0);
 	} else
 		handle(&q, now, &r);
-	emit(&r);
+	emit(&r, w);
 	return 0;
 }
 
@@ -561,17 +634,15 @@ run(int argc, char *argv[])
 
 	if (env_load() == -1) {
 		msg("the environment is unreadable or over the limit", "");
-		buf_init(&r.body, body, sizeof(body));
-		r.head = 0;
-		r.allow = 0;
+		resp_init(&r, NULL, body, sizeof(body));
 		fail(&r, S_INTERNAL, 0, "The environment is too large", NULL,
 		    0, NULL, 0);
-		emit(&r);
+		emit(&r, &to_stdout);
 		return 0;
 	}
 	m = env_get("REQUEST_METHOD");
 	if (m != NULL && m[0] != '\0')
-		return cgi_request();
+		return cgi_request(&to_stdout);
 	if (argc < 0 && (argc = args_load(&argv)) < 0) {
 		msg("the arguments are unreadable or over the limit", "");
 		return 2;
@@ -585,6 +656,48 @@ int
 main(void)
 {
 	return run(-1, NULL);
+}
+#elif defined(FASTCGI)
+/*
+ * FastCGI (make fcgi, libfcgi): one request after another from the web
+ * server, each answered by cgi_request() as the plain CGI answers its one,
+ * its parameters as the environment and its output stream as the writer.
+ * Outside a FastCGI server (stdin is not a listening socket) it is the
+ * plain CGI.
+ */
+#include <fcgiapp.h>
+
+static int
+write_fcgi(void *ctx, struct iovec *iov, int cnt)
+{
+	int	 i;
+
+	for (i = 0; i < cnt; i++)
+		if (iov[i].iov_len > 0 && FCGX_PutStr(iov[i].iov_base,
+		    (int)iov[i].iov_len, ctx) != (int)iov[i].iov_len)
+			return -1;
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	FCGX_Request rq;
+	struct writer w = { write_fcgi, NULL };
+
+	if (FCGX_IsCGI())
+		return run(argc, argv);
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&rq, 0, 0) != 0) {
+		msg("cannot start the FastCGI library", "");
+		return 1;
+	}
+	while (FCGX_Accept_r(&rq) >= 0) {
+		env_vars = rq.envp;
+		w.ctx = rq.out;
+		cgi_request(&w);
+		FCGX_Finish_r(&rq);
+	}
+	return 0;
 }
 #else
 int

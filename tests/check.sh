@@ -50,6 +50,31 @@ need mandoc
 
 suite sh tests/build.sh
 suite tests/unit/t_render
+suite tests/unit/t_cgi
+# clang's static analyzer finds nothing in cgi.c, as CGI and as FastCGI
+analyze() {
+	out=$(clang-19 --analyze -D_POSIX_C_SOURCE=200809L "$@" -o /dev/null cgi.c 2>&1)
+	[ -z "$out" ] || { printf '%s\n' "$out"; return 1; }
+}
+suite one "clang-19 --analyze cgi.c: no findings" analyze
+suite one "clang-19 --analyze cgi.c -DFASTCGI: no findings" analyze -DFASTCGI
+# a limit's name means one thing: no name is defined in cgi.c and serve.c
+# with two different values
+one_meaning() {
+	mkdir -p tests/.build
+	for f in cgi.c serve.c; do
+		sed -n 's/^#define[[:space:]]\{1,\}\([A-Z_][A-Z0-9_]*\)[[:space:]]\{1,\}\([^/]*\).*/\1 \2/p' $f |
+		    sed 's/[[:space:]]*$//' > tests/.build/defines.$f
+	done
+	bad=
+	for n in $(cut -d' ' -f1 tests/.build/defines.cgi.c | sort -u); do
+		x=$(grep "^$n " tests/.build/defines.cgi.c)
+		y=$(grep "^$n " tests/.build/defines.serve.c) || continue
+		[ "$x" = "$y" ] || bad="$bad $n"
+	done
+	[ -z "$bad" ] || { echo "defined with other values in cgi.c and serve.c:$bad"; return 1; }
+}
+suite one "a #define name means the same in cgi.c and serve.c" one_meaning
 suite tests/t_serve
 suite "$NODE" tests/contract.mjs native ./cgi
 suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/contract.mjs native tests/cgi-san

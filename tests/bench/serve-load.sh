@@ -6,14 +6,15 @@
 #     sequential GET /api/time from another client (tests/bench/flood.c):
 #     how many are answered, p50 and p99, and the peak RSS of serve's
 #     whole process tree meanwhile;
-#   - wrk keep-alive throughput on /api/time at 16 and 64 connections,
-#     old serve, new serve and new serve with a static no-op program
-#     alternating row by row; then 1,024 connections.
+#   - wrk keep-alive throughput on /api/time at 16, 64 and 1,024
+#     connections: old serve, new serve and new serve with a static no-op
+#     program taking turns, BENCH_ROUNDS rounds (3), medians reported.
 # A benchmark, not a test: it prints figures and the goals met or missed,
 # and exits 0 either way. Servers bind 127.0.0.1 and are stopped by PID.
 set -eu
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${BENCH_SECONDS:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
 BASE=${BENCH_BASE:-e124c5c}
 B=tests/.build/bench-serve
 mkdir -p "$B/old"
@@ -63,10 +64,12 @@ tree_rss() {
 			if (q == root) sum += rss[p] } print sum + 0 }'
 }
 
-# one wrk run: prints "req/s p50 p99"
+# one wrk run: prints "req/s p50 p99", latencies in ms
 load() {
 	wrk -t2 -c"$1" -d"${SECONDS_EACH}s" --latency "$2" > $B/wrk.txt 2>&1 || true
-	awk '/Requests\/sec/ { r = $2 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+	awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0
+		if (v ~ /s$/) return v * 1000; return v }
+	    /Requests\/sec/ { r = $2 } $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
 	    /Non-2xx|Socket errors/ { err = err " " $0 }
 	    END { printf "%s %s %s%s\n", r, p50, p99, err ? " (" err ")" : "" }' $B/wrk.txt
 }
@@ -115,20 +118,35 @@ start new $B/serve "$PWD/$B/cgi"
 start old $B/old/serve "$PWD/$B/cgi" -c 1024
 sleep 0.3
 
-echo "### keep-alive GET /api/time, wrk -t2, ${SECONDS_EACH} s per row"
+echo "### keep-alive GET /api/time, wrk -t2, ${SECONDS_EACH} s per run"
+echo
+echo "Each figure is the median of $ROUNDS runs; in every round the three"
+echo "servers run one after another, so a slow moment of the machine falls"
+echo "on all of them."
 echo
 echo "| server | connections | requests/s | p50 | p99 |"
 echo "|---|---|---|---|---|"
-for c in 16 64; do
-	set -- $(load $c "http://127.0.0.1:$port_old/api/time"); o=$1
-	echo "| old serve + cgi | $c | $1 | $2 | $3 |"
-	set -- $(load $c "http://127.0.0.1:$port_new/api/time"); n=$1
-	echo "| new serve + cgi | $c | $1 | $2 | $3 |"
-	set -- $(load $c "http://127.0.0.1:$port_noop/api/time"); f=$1
-	echo "| new serve + static no-op | $c | $1 | $2 | $3 |"
+# median FILE COLUMN: the median of a column of "req/s p50 p99" lines
+median() {
+	awk -v k="$2" '{ print $k }' "$1" | sort -n |
+	    awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+row() {
+	echo "| $1 | $2 | $(median "$3" 1) | $(median "$3" 2) ms | $(median "$3" 3) ms |"
+}
+for c in 16 64 1024; do
+	: > $B/old.$c; : > $B/new.$c; : > $B/noop.$c
+	for r in $(seq "$ROUNDS"); do
+		load $c "http://127.0.0.1:$port_old/api/time" >> $B/old.$c
+		load $c "http://127.0.0.1:$port_new/api/time" >> $B/new.$c
+		load $c "http://127.0.0.1:$port_noop/api/time" >> $B/noop.$c
+	done
+	row "old serve + cgi" $c $B/old.$c
+	row "new serve + cgi" $c $B/new.$c
+	row "new serve + static no-op" $c $B/noop.$c
+	o=$(median $B/old.$c 1) n=$(median $B/new.$c 1) f=$(median $B/noop.$c 1)
 	eval "n$c=$n"
+	[ $c = 1024 ] && continue
 	echo "| new / old: $(ratio $n $o) (goal 0.95: $(goal "$(ratio $n $o)" 0.95)); new / no-op: $(ratio $n $f) (goal 0.90: $(goal "$(ratio $n $f)" 0.90)) | | | | |"
 done
-set -- $(load 1024 "http://127.0.0.1:$port_new/api/time"); n=$1
-echo "| new serve + cgi | 1024 | $1 | $2 | $3 |"
-echo "| 1,024 / 16 connections: $(ratio $n $n16) (goal 0.90: $(goal "$(ratio $n $n16)" 0.90)) | | | | |"
+echo "| new, 1,024 / 16 connections: $(ratio $n1024 $n16) (goal 0.90: $(goal "$(ratio $n1024 $n16)" 0.90)) | | | | |"

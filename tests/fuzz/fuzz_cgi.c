@@ -45,7 +45,7 @@ valid_utf8(const char *s, size_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char body[BODY_MAX], head[HEAD_MAX], field[4][4096];
+	static char body[RESP_BODY_MAX], head[RESP_HEAD_MAX], field[4][4096];
 	const char *f[4] = { NULL, NULL, NULL, NULL };
 	struct cgireq q;
 	struct resp r;
@@ -70,7 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.raw_path = flags & 1 ? NULL : f[2];
 	q.script_name = flags & 2 ? NULL : f[3];
 
-	buf_init(&r.body, body, sizeof(body));
+	resp_init(&r, q.method, body, sizeof(body));
 	handle(&q, clocks[(flags >> 2) % (sizeof(clocks) / sizeof(clocks[0]))],
 	    &r);
 	check(!r.body.full, "the body buffer filled up");
