@@ -85,6 +85,8 @@ suite "$NODE" tests/contract.mjs serve ./serve
 suite "$NODE" tests/contract.mjs spin tests/.build/jco --route "/..."
 suite "$NODE" tests/contract.mjs spin tests/.build/jco --route "/mt/..."
 suite "$NODE" tests/spin-toml.mjs
+# the slow tier: every real host of deploy/, with its own summary line
+suite sh tests/hosts-check.sh
 suite "$NODE" tests/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
 for f in cgi serve; do

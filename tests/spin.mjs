@@ -148,6 +148,9 @@ export function startSpin({ dir, routes, port = 0 }) {
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i], req.rawHeaders[i + 1]]);
     const env = wagiEnv({ method: req.method, rawPath, query, httpVersion: req.httpVersion, headers, body,
       client: { address: req.socket.remoteAddress, port: req.socket.remotePort }, ...m });
+    // A process environment cannot hold a NUL (a decoded %00): the
+    // emulation refuses such a request itself, as no module can be given it.
+    if (Object.values(env).some((v) => v.includes("\0"))) { res.writeHead(400).end(); return; }
     const r = await runModule(dir, env, wagiArgv(rawPath, query), body);
     if (r.stderr.length) process.stderr.write(r.stderr);	// the component log
     // a non-zero exit or a trap: 500, nothing of the output
