@@ -109,6 +109,11 @@ check: cgi serve cgi.wasm $(TEST_BINS)
 
 test: check
 
+# the contract's requests through every context this machine has, as one
+# matrix (also part of check)
+matrix: cgi serve cgi.wasm cgi.fcgi tests/.build/jco/cgi.js
+	node tests/matrix.mjs
+
 fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve
 
 # figures, not tests: sizes, start time, wrk against lighttpd mod_cgi
@@ -136,4 +141,4 @@ clean:
 	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
-.PHONY: all wasm fcgi run deps check test fuzz bench bench-serve lint install uninstall clean
+.PHONY: all wasm fcgi run deps check test matrix fuzz bench bench-serve lint install uninstall clean

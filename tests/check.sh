@@ -81,11 +81,9 @@ suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/contract.mjs native tests/cg
 suite sh tests/wasm.sh
 suite "$NODE" tests/contract.mjs wasi cgi.wasm --ref ./cgi
 suite "$NODE" tests/contract.mjs jco tests/.build/jco --ref ./cgi
-suite "$NODE" tests/contract.mjs serve ./serve
-suite "$NODE" tests/contract.mjs spin tests/.build/jco --route "/..."
-suite "$NODE" tests/contract.mjs spin tests/.build/jco --route "/mt/..."
 suite "$NODE" tests/spin-toml.mjs
-# the slow tier: every real host of deploy/, with its own summary line
+# the slow tier: the matrix of every context (serve, the Spin emulation at
+# / and /mt, every real host of deploy/), with its own summary line
 suite sh tests/hosts-check.sh
 suite "$NODE" tests/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san

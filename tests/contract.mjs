@@ -381,16 +381,39 @@ export function expectFor(c, name = via) {
 }
 
 let passed = 0, failed = 0, other = 0;
+// --http: only the cases with an HTTP form (the matrix's rows)
+const httpOnly = kind === "serve" || kind === "spin" || kind === "host" || rest.includes("--http");
+const jsonIdx = rest.indexOf("--json");
+const cells = [];	// per case: { name, cell } for make matrix
+const native = nativeRunner("./cgi");
+
+function statusOf(res) {
+  try {
+    const st = parseCgi(res.stdout).headers.get("status");
+    return st === undefined ? 200 : Number(st.slice(0, 3));
+  } catch { return "?"; }
+}
+
+// Through a server the program's body must be the one ./cgi writes for the
+// same variables (SCRIPT_NAME the mount point), but for the clock.
+function sameBody(res, env) {
+  const overHttp = kind === "serve" || kind === "spin" || kind === "host";
+  const ref = native([], overHttp ? { ...env, SCRIPT_NAME: prefix } : env);
+  const body = (b) => { const i = b.indexOf("\r\n\r\n"); return normalize(b.subarray(i + 4)); };
+  return body(ref.stdout) === body(res.stdout);
+}
+
 for (const c of table.cases) {
   const env = caseEnv(c);
   const args = c.args || [];
-  if ((kind === "serve" || kind === "spin" || kind === "host") && !c.request) {
+  if (httpOnly && !c.request) {
     other++;	// an environment no HTTP request through serve produces
     continue;
   }
   current = c;
+  let res = null, cell = "";
   try {
-    const res = await runner(args, env);
+    res = await runner(args, env);
     // under a prefix, the page's links go through it
     const want = expectFor(c);
     const exp = prefix && want.base !== undefined ? { ...want, base: prefix + want.base } : want;
@@ -402,12 +425,23 @@ for (const c of table.cases) {
         throw new Error(`output differs from ${refProgram}:\n${normalize(res.stdout).slice(0, 400)}\n---\n${normalize(ref.stdout).slice(0, 400)}`);
       }
     }
+    // the cell: status, then = (the body is cgi's), host (the server's own
+    // answer) or via (another answer the table explains)
+    cell = `${statusOf(res)} ${want.body === "host" ? "host" : want !== c.expect ? "via" : "="}`;
+    if (!c.cli && want === c.expect && !sameBody(res, env)) {
+      throw new Error("the body is not the one ./cgi writes for these variables, and the table does not say why");
+    }
     passed++;
     console.log(`ok - ${label}: ${c.name}`);
   } catch (e) {
     failed++;
+    cell = `${res ? statusOf(res) : "-"} FAIL`;
     console.log(`FAIL - ${label}: ${c.name}: ${e.message}`);
   }
+  cells.push({ name: c.name, cell });
+}
+if (jsonIdx >= 0) {
+  (await import("node:fs")).writeFileSync(rest[jsonIdx + 1], JSON.stringify({ label, cells }));
 }
 if (other) console.log(`# contract ${label}: ${other} cases are host environments with no HTTP form here`);
 console.log(`# contract ${label}: ${passed} passed, ${failed} failed`);

@@ -1,6 +1,7 @@
 #!/bin/sh
-# The hosts tier of make check: the contract table replayed over HTTP
-# through every real host started from its file in deploy/ (tests/hosts.mjs),
+# The hosts tier of make check: the matrix (tests/matrix.mjs), which
+# replays the contract table's HTTP cases through every context, the real
+# hosts started from their files in deploy/ (tests/hosts.mjs) among them,
 # under /mt and, where the host's file allows, at the root; the systemd
 # units checked; one summary line. A missing server or library is a
 # failure that says what to install.
@@ -31,23 +32,13 @@ for t in apache2:apache2 lighttpd:lighttpd nginx:nginx-light fcgiwrap:fcgiwrap \
 	command -v "${t%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${t%%:*}" ] ||
 	    { missing "${t%%:*}" "${t#*:}"; ok=0; }
 done
-fcgi=1
 if ! make -s cgi.fcgi >/dev/null 2>&1; then
 	echo "FAIL - hosts: cannot build cgi.fcgi: the FastCGI tests need libfcgi-dev (make deps installs it)"
 	fail=$((fail + 1))
-	fcgi=0
 fi
 if [ $ok = 1 ]; then
-	for h in apache lighttpd nginx-fcgiwrap systemd systemd-accept tcpserver xinetd; do
-		count "$NODE" tests/contract.mjs host $h
-	done
-	count "$NODE" tests/contract.mjs host nginx-fcgiwrap --root
-	if [ $fcgi = 1 ]; then
-		count "$NODE" tests/contract.mjs host nginx-fastcgi
-		count "$NODE" tests/contract.mjs host nginx-fastcgi --root
-		count "$NODE" tests/contract.mjs host lighttpd-fastcgi
-	fi
-	count sh tests/systemd.sh
+	count "$NODE" tests/matrix.mjs --markdown tests/.build/matrix.md
 fi
+count sh tests/systemd.sh
 echo "# hosts: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
