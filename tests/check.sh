@@ -85,6 +85,9 @@ suite "$NODE" tests/spin-toml.mjs
 # the slow tier: the matrix of every context (serve, the Spin emulation at
 # / and /mt, every real host of deploy/), with its own summary line
 suite sh tests/hosts-check.sh
+# the slow tier: the page in headless Chromium through serve, lighttpd and
+# the Spin emulation, with its own summary line
+suite "$NODE" tests/browser.mjs
 suite "$NODE" tests/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
 for f in cgi serve; do
