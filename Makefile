@@ -54,10 +54,33 @@ templates/index.h: templates/index.html templates/embed
 run: cgi serve
 	./serve
 
+# ---- images: the scratch image and the wasi/wasm image ----
+# With docker (an engine that answers), else podman, else buildah; make
+# image-deps installs podman, buildah and runc and a local base image.
+IMAGE = moscow-time
+BUILDER = sh -c 'if docker info >/dev/null 2>&1; then exec docker build "$$@"; \
+	elif command -v podman >/dev/null 2>&1; then exec podman build "$$@"; \
+	elif command -v buildah >/dev/null 2>&1; then exec buildah bud "$$@"; \
+	else echo "no docker, podman or buildah: run make image-deps" >&2; exit 1; fi' build
+
+image:
+	$(BUILDER) --network host -t $(IMAGE):latest -f Dockerfile .
+
+# The build stage runs on this machine's own platform (older buildah does
+# not resolve BUILDPLATFORM by itself).
+image-wasm:
+	$(BUILDER) --network host --platform wasi/wasm \
+	    --build-arg BUILDPLATFORM=linux/$$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/') \
+	    -t $(IMAGE):wasm -f Dockerfile.wasm .
+
+image-deps:
+	sh tests/image-deps.sh
+
 # ---- tests: `make deps check` installs what they need and runs them all ----
 
 deps:
 	sh tests/deps.sh
+	sh tests/image-deps.sh
 
 tests/unit/t_render: tests/unit/t_render.c tests/unit/report.h render.h
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O1 -g -o $@ tests/unit/t_render.c
@@ -141,4 +164,4 @@ clean:
 	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
-.PHONY: all wasm fcgi run deps check test matrix fuzz bench bench-serve lint install uninstall clean
+.PHONY: all wasm fcgi run image image-wasm image-deps deps check test matrix fuzz bench bench-serve lint install uninstall clean

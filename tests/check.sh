@@ -88,6 +88,9 @@ suite sh tests/hosts-check.sh
 # the slow tier: the page in headless Chromium through serve, lighttpd and
 # the Spin emulation, with its own summary line
 suite "$NODE" tests/browser.mjs
+# the slow tier: both OCI images built and run, and the Kubernetes manifest
+# run with podman kube play, with its own summary line
+suite sh tests/image.sh
 suite "$NODE" tests/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
 for f in cgi serve; do

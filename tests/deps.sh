@@ -15,7 +15,7 @@ SUDO=
 pkgs="make gcc libc6-dev musl-tools clang-19 lld-19 llvm-19
     libclang-rt-19-dev libclang-rt-19-dev-wasm32 wasi-libc tzdata mandoc
     apache2 lighttpd nginx-light fcgiwrap spawn-fcgi libfcgi-dev ucspi-tcp
-    xinetd systemd chromium"
+    xinetd systemd chromium curl"
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=

@@ -1,0 +1,195 @@
+#!/bin/sh
+# The images tier of make check: both OCI images built (vfs storage,
+# chroot isolation, --pull=never, from the local base image make deps
+# makes) and run with podman and runc, and deploy/kubernetes.yaml run with
+# podman kube play. Servers bind 127.0.0.1 only; every container and pod
+# is removed by name at the end. Closes with one summary line.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+NODE=${NODE:-node}
+TAG=localhost/moscow-time:check
+WTAG=localhost/moscow-time:check-wasm
+NATIVE_MAX=96000	# bytes, the native image
+WASM_MAX=24000		# bytes, the wasm image
+B="buildah --storage-driver vfs"
+P="podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs"
+T=tests/.build/image
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok - image: $1"; }
+no() { fail=$((fail + 1)); echo "FAIL - image: $1"; }
+check() { name=$1; shift; if "$@"; then ok "$name"; else no "$name"; fi; }
+done_() { echo "# images: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+
+for t in podman buildah runc; do
+	command -v $t >/dev/null 2>&1 || { no "$t is not installed: run make deps"; done_; }
+done
+$P image exists docker.io/library/debian:bookworm-slim ||
+    { no "no local debian:bookworm-slim base image: run make deps (tests/image-deps.sh)"; done_; }
+mkdir -p $T
+make -s cgi.wasm
+
+names=""
+cleanup() {
+	for n in $names; do $P rm -f -t 0 "$n" >/dev/null 2>&1; done
+	[ -f $T/kube.yaml ] && $P kube down $T/kube.yaml >/dev/null 2>&1
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	$NODE -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+# wait_http PORT PATH: 0 once it answers 200 (5 s at most)
+wait_http() {
+	i=0
+	while [ $i -lt 50 ]; do
+		[ "$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$1$2")" = 200 ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+# the JSON MODE=once prints: valid, the Moscow time of its timestamp, now
+valid_json() {
+	$NODE -e '
+const j = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const d = new Date((j.timestamp + 3 * 3600) * 1000).toISOString().replace("T", " ").slice(0, 19);
+if (j.moscow_time !== d + " MSK") throw new Error(`${j.moscow_time} is not ${d} MSK`);
+if (Math.abs(j.timestamp - Date.now() / 1000) > 5) throw new Error("not now");' < "$1"
+}
+
+# ---- the native image ---------------------------------------------------
+if $B bud --isolation chroot --pull=never --network host -q -t $TAG -f Dockerfile . > $T/build.log 2>&1; then
+	ok "Dockerfile builds (buildah, vfs, chroot isolation, --pull=never)"
+else
+	tail -n 20 $T/build.log
+	no "Dockerfile builds"
+	done_
+fi
+size=$($P image inspect $TAG --format '{{.Size}}')
+check "the native image is $size bytes, at most $NATIVE_MAX" [ "$size" -le $NATIVE_MAX ]
+user=$($P image inspect $TAG --format '{{.Config.User}}')
+check "the image runs as a numeric non-root user ($user)" sh -c "echo '$user' | grep -Eq '^[1-9][0-9]*(:[0-9]+)?$'"
+entry=$($P image inspect $TAG --format '{{.Config.Entrypoint}}')
+check "the entrypoint is /serve ($entry)" [ "$entry" = "[/serve]" ]
+c=$($B from --pull=never --name mt-check-native $TAG 2>/dev/null)
+m=$($B mount "$c" 2>/dev/null)
+files=$(cd "$m" && find . -type f | sort | tr '\n' ' ')
+$B umount "$c" >/dev/null 2>&1
+$B rm "$c" >/dev/null 2>&1
+check "the image holds serve, cgi, /etc/passwd and /etc/group, nothing else ($files)" \
+    [ "$files" = "./cgi ./etc/group ./etc/passwd ./serve " ]
+
+$P run --rm --network none -e MODE=once $TAG > $T/once.json 2> $T/once.err
+rc=$?
+check "MODE=once exits 0" [ $rc -eq 0 ]
+if ! valid_json $T/once.json 2> $T/once.check; then
+	cat $T/once.check
+	no "MODE=once's JSON is valid and has the right time"
+else
+	ok "MODE=once's JSON is valid and has the right time"
+fi
+
+# server mode on a host-network port; PORT moves it
+port=$(free_port)
+names="$names mt-check-serve"
+$P run -d --name mt-check-serve --network host -e PORT=$port $TAG -b 127.0.0.1 >/dev/null 2>&1
+check "server mode answers /api/time on PORT=$port" wait_http $port /api/time
+check "server mode answers / with the page" sh -c "curl -s -m 2 http://127.0.0.1:$port/ | grep -q 'Current time in Moscow'"
+check "the startup line is in the log" sh -c "$P logs mt-check-serve 2>&1 | grep -q 'listening on http://127.0.0.1:$port/'"
+# SIGTERM to PID 1 while idle: gone within 1 s, status 0
+t0=$(date +%s%N)
+$P kill --signal TERM mt-check-serve >/dev/null
+st=$($P wait mt-check-serve 2>/dev/null)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "SIGTERM as PID 1 when idle: exit $st in $ms ms (at most 1000, status 0)" sh -c "[ '$st' = 0 ] && [ $ms -le 1000 ]"
+$P rm -f mt-check-serve >/dev/null 2>&1
+
+# read-only, no capabilities, no new privileges, an arbitrary uid
+port=$(free_port)
+names="$names mt-check-locked"
+$P run -d --name mt-check-locked --network host --read-only --cap-drop ALL \
+    --security-opt no-new-privileges --user 40123:40123 -e PORT=$port $TAG -b 127.0.0.1 >/dev/null 2>&1
+check "read-only, --cap-drop ALL, no-new-privileges, --user 40123: answers /api/time" wait_http $port /api/time
+$P rm -f -t 0 mt-check-locked >/dev/null 2>&1
+
+# ---- the wasm image -----------------------------------------------------
+if $B bud --isolation chroot --pull=never --network host --platform wasi/wasm \
+    --build-arg BUILDPLATFORM=linux/amd64 -q -t $WTAG -f Dockerfile.wasm . > $T/build-wasm.log 2>&1; then
+	ok "Dockerfile.wasm builds for --platform wasi/wasm"
+else
+	tail -n 20 $T/build-wasm.log
+	no "Dockerfile.wasm builds"
+	done_
+fi
+plat=$($P image inspect $WTAG --format '{{.Os}}/{{.Architecture}}')
+check "the wasm image's config says os=wasi, architecture=wasm ($plat)" [ "$plat" = wasi/wasm ]
+size=$($P image inspect $WTAG --format '{{.Size}}')
+check "the wasm image is $size bytes, at most $WASM_MAX" [ "$size" -le $WASM_MAX ]
+entry=$($P image inspect $WTAG --format '{{.Config.Entrypoint}}')
+check "the wasm image's entrypoint is /cgi.wasm ($entry)" [ "$entry" = "[/cgi.wasm]" ]
+c=$($B from --pull=never --name mt-check-wasm $WTAG 2>/dev/null)
+m=$($B mount "$c" 2>/dev/null)
+cp "$m/cgi.wasm" $T/image.wasm 2>/dev/null
+$B umount "$c" >/dev/null 2>&1
+$B rm "$c" >/dev/null 2>&1
+check "the module in the image is byte-identical to make wasm's" cmp -s $T/image.wasm cgi.wasm
+# under node:wasi, MODE=once
+$NODE -e '
+const { WASI } = require("node:wasi");
+const w = new WASI({ version: "preview1", args: ["cgi"], env: { MODE: "once" }, returnOnExit: true });
+const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
+process.exitCode = w.start(new WebAssembly.Instance(m, w.getImportObject()));' $T/image.wasm > $T/wasi.json 2> $T/wasi.err
+check "the image's module under node:wasi prints the time (MODE=once)" valid_json $T/wasi.json
+# wrapped as Spin does, MODE=once and as a WAGI request
+rm -rf $T/jco
+if tests/node_modules/.bin/jco new $T/image.wasm --wasi-command -o $T/image.component.wasm >/dev/null 2>&1 &&
+    tests/node_modules/.bin/jco transpile $T/image.component.wasm -o $T/jco --name cgi --no-typescript -q >/dev/null 2>&1; then
+	echo '{"type":"module"}' > $T/jco/package.json
+	MODE=once $NODE tests/jco-run.mjs $T/jco/cgi.js > $T/jco.json 2> $T/jco.err
+	check "the image's module under jco's preview1 adapter prints the time (MODE=once)" valid_json $T/jco.json
+	$NODE tests/spin.mjs --component $T/jco --route "/mt/..." > $T/spin.port 2>$T/spin.err &
+	spid=$!
+	i=0
+	while [ ! -s $T/spin.port ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	sport=$(head -n 1 $T/spin.port)
+	curl -s -m 20 "http://127.0.0.1:$sport/mt/api/time" > $T/spin.json
+	check "the image's module answers GET /mt/api/time through the Spin emulation" valid_json $T/spin.json
+	kill $spid 2>/dev/null
+	wait $spid 2>/dev/null
+else
+	no "jco cannot wrap the image's module: run make deps"
+fi
+
+# ---- Kubernetes, with podman kube play ----------------------------------
+# Templated for the local image and a port: one replica (each would bind
+# the same host port here) published on 127.0.0.1 only.
+kport=$(free_port)
+sed -e "s|image: moscow-time:latest|image: $TAG|" -e 's/replicas: 3/replicas: 1/' \
+    -e "s|containerPort: 8080|containerPort: 8080\n              hostIP: 127.0.0.1\n              hostPort: $kport|" \
+    deploy/kubernetes.yaml > $T/kube.yaml
+if $P kube play $T/kube.yaml > $T/kube.log 2>&1; then
+	ok "podman kube play deploy/kubernetes.yaml starts the Deployment"
+	check "the pod answers /api/time on 127.0.0.1:$kport" wait_http $kport /api/time
+	ctr=$($P ps --format '{{.Names}}' | grep '^moscow-time-pod-0-' | head -n 1)
+	got=$($P inspect "$ctr" --format '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}} {{.HostConfig.SecurityOpt}}' 2>/dev/null)
+	check "kube play applied readOnlyRootFilesystem, runAsUser 65532 and no privilege escalation ($got)" \
+	    sh -c "echo '$got' | grep -q '^true 65532:65532 .*no-new-privileges'"
+	if $P kube down $T/kube.yaml > $T/kube-down.log 2>&1 && ! $P pod exists moscow-time-pod-0; then
+		ok "podman kube down removes it"
+	else
+		no "podman kube down removes it"
+	fi
+else
+	cat $T/kube.log
+	no "podman kube play deploy/kubernetes.yaml starts the Deployment"
+fi
+# what kube play does not apply, checked in the file
+for f in 'runAsNonRoot: true' 'allowPrivilegeEscalation: false' 'drop: \["ALL"\]' \
+    'type: RuntimeDefault' 'replicas: 3' 'readinessProbe:' 'livenessProbe:' \
+    'kind: Service' 'kind: PodDisruptionBudget' 'path: /api/time'; do
+	check "deploy/kubernetes.yaml has $f" grep -q "$f" deploy/kubernetes.yaml
+done
+check "deploy/spinkube.yaml is a SpinApp for the module" sh -c \
+    "grep -q 'kind: SpinApp' deploy/spinkube.yaml && grep -q 'executor: containerd-shim-spin' deploy/spinkube.yaml"
+done_
