@@ -2,7 +2,7 @@
 # The hosts tier of make check: the matrix (tests/matrix.mjs), which
 # replays the contract table's HTTP cases through every context, the real
 # hosts started from their files in deploy/ (tests/hosts.mjs) among them,
-# under /mt and, where the host's file allows, at the root; the systemd
+# under /mt and at the root; the systemd
 # units checked; one summary line. A missing server or library is a
 # failure that says what to install.
 set -u

@@ -6,8 +6,8 @@
 //
 //   node tests/hosts.mjs HOST [--root]
 //
-// HOST is one of the names in HOSTS below; --root mounts the app at / where
-// the host's file allows it (nginx), else at /mt. Run as root, the hosts
+// HOST is one of the names in HOSTS below; --root mounts the app at /
+// instead of /mt, with the changes each file's comment gives for that. Run as root, the hosts
 // drop to www-data or nobody as their files say.
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,8 +29,19 @@ function template(text, R, port) {
     .replace(/\/run\/moscow-time/g, R)
     .replace(PORTS, String(port));
   if (atRoot) {
-    t = t.replace("location ~ ^/mt(/|$)", "location /")
-      .replace("fastcgi_split_path_info ^(/mt)((?s)/.*)?$", "fastcgi_split_path_info ^()((?s)/.*)?$");
+    // the changes each file's comment gives, on its directives (not its
+    // comments)
+    const root = [
+      [/^(\s*)location ~ \^\/mt\(\/\|\$\)/m, "$1location /"],
+      [/^(\s*fastcgi_split_path_info) \^\(\/mt\)/m, "$1 ^()"],
+      [/^ScriptAlias \/mt "(.*)"$/m, 'ScriptAlias / "$1/"'],
+      [/^<Location \/mt>$/m, "<Location />"],
+      [/^\$HTTP\["url"\] =~ "\^\/mt\(\/\|\$\)"/m, '$HTTP["url"] =~ "^/"'],
+      [/^(\s*alias\.url\s*=\s*\( )"\/mt" => "(.*)" \)$/m, '$1"/" => "$2/" )'],
+      [/^(\s*fastcgi\.server = \( )"\/mt" =>/m, '$1"/" =>'],
+      [/^(\s*"fix-root-scriptname"\s*=> )"disable"/m, '$1"enable"'],
+    ];
+    for (const [re, to] of root) t = t.replace(re, to);
   }
   return t;
 }
@@ -83,6 +94,8 @@ const HOSTS = {
       ...u.env.flatMap((e) => ["-E", e]), ...u.exec]]];
   },
   tcpserver: (R, port) => [[["sh", writeConf(R, port, "inetd/tcpserver.sh")]]],
+  // openbsd-inetd, by hand: Debian will not install it beside xinetd
+  inetd: (R, port) => [[["inetd", "-d", writeConf(R, port, "inetd/inetd.conf")]]],
   xinetd: (R, port) => [[["xinetd", "-dontfork", "-pidfile", join(R, "xinetd.pid"),
     "-f", writeConf(R, port, "inetd/xinetd.conf")]]],
 };
