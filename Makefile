@@ -139,9 +139,13 @@ matrix: cgi serve cgi.wasm cgi.fcgi tests/.build/jco/cgi.js
 
 fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve
 
-# figures, not tests: sizes, start time, wrk against lighttpd mod_cgi
+# figures, not tests: the seed's table beside the Go reference and the
+# servers people use, every goal met or missed (tests/bench/bench.mjs;
+# BENCH_QUICK=1 for the one-minute smoke run make check does)
 bench: cgi.wasm
-	sh tests/bench/bench.sh
+	node tests/bench/bench.mjs
+
+bench-deps: deps
 
 # serve's connection model against the forking serve it replaced
 bench-serve:
@@ -164,4 +168,4 @@ clean:
 	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
-.PHONY: all wasm fcgi run image image-wasm image-deps deps check test matrix fuzz bench bench-serve lint install uninstall clean
+.PHONY: all wasm fcgi run image image-wasm image-deps deps check test matrix fuzz bench bench-deps bench-serve lint install uninstall clean

@@ -91,6 +91,9 @@ suite "$NODE" tests/browser.mjs
 # the slow tier: both OCI images built and run, and the Kubernetes manifest
 # run with podman kube play, with its own summary line
 suite sh tests/image.sh
+# the benchmark's one-minute smoke run, so its scripts cannot rot: figures
+# are printed, not asserted; a failure to run is a failure
+suite one "make bench runs (BENCH_QUICK=1): tests/.build/bench/report.md" env BENCH_QUICK=1 "$NODE" tests/bench/bench.mjs
 suite "$NODE" tests/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
 for f in cgi serve; do

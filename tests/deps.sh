@@ -3,9 +3,10 @@
 # wasm32-wasi toolchains, the sanitizer and libFuzzer runtimes, tzdata for
 # the Europe/Moscow cross-check, mandoc, the real hosts of deploy/ (Apache,
 # lighttpd, nginx, fcgiwrap, spawn-fcgi, libfcgi, tcpserver, xinetd,
-# systemd's tools), Chromium for the browser test, Node.js, and jco and
-# playwright-core into tests/node_modules. Safe to run again; apt runs only
-# when a package is missing. The servers' packages would start them on
+# systemd's tools), Chromium for the browser test, what make bench runs
+# and compares against (wrk, hyperfine, gnuplot, Go, busybox, mini_httpd),
+# Node.js, and jco and playwright-core into tests/node_modules. Safe to run
+# again; apt runs only when a package is missing. The servers' packages would start them on
 # port 80: they are installed with their services kept from starting.
 set -eu
 cd "$(dirname "$0")/.."
@@ -15,7 +16,8 @@ SUDO=
 pkgs="make gcc libc6-dev musl-tools clang-19 lld-19 llvm-19
     libclang-rt-19-dev libclang-rt-19-dev-wasm32 wasi-libc tzdata mandoc
     apache2 lighttpd nginx-light fcgiwrap spawn-fcgi libfcgi-dev ucspi-tcp
-    xinetd systemd chromium curl"
+    xinetd systemd chromium curl
+    wrk hyperfine golang-go busybox mini-httpd gnuplot-nox"
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
 command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=

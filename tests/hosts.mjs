@@ -4,7 +4,7 @@
 // process group, when it gets SIGTERM or SIGINT or its standard input ends,
 // and removes the state directory (KEEP=1 keeps it, with the host's logs).
 //
-//   node tests/hosts.mjs HOST [--root]
+//   node tests/hosts.mjs HOST [--root]      (MT_BIN=DIR: programs from DIR)
 //
 // HOST is one of the names in HOSTS below; --root mounts the app at /
 // instead of /mt, with the changes each file's comment gives for that. Run as root, the hosts
@@ -16,6 +16,8 @@ import { join, resolve } from "node:path";
 
 const repo = resolve(new URL("..", import.meta.url).pathname);
 const deploy = join(repo, "deploy");
+// where cgi, cgi.fcgi and serve come from (the benchmark's static builds)
+const bin = resolve(process.env.MT_BIN || repo);
 const [name, ...opts] = process.argv.slice(2);
 const atRoot = opts.includes("--root");
 
@@ -25,7 +27,7 @@ const PORTS = /\b80(80|81|82|83|84|85)\b/g;
 
 function template(text, R, port) {
   let t = text
-    .replace(/\/usr\/local\/bin\/(cgi\.fcgi|cgi|serve)\b/g, (_, p) => join(repo, p))
+    .replace(/\/usr\/local\/bin\/(cgi\.fcgi|cgi|serve)\b/g, (_, p) => join(bin, p))
     .replace(/\/run\/moscow-time/g, R)
     .replace(PORTS, String(port));
   if (atRoot) {
@@ -80,7 +82,7 @@ const HOSTS = {
   "nginx-fcgiwrap": (R, port) => nginx(R, port, "nginx", "nginx/fcgiwrap.conf",
     ["fcgiwrap.sock", "/usr/sbin/fcgiwrap", "-c", "4", "-f"]),
   "nginx-fastcgi": (R, port) => nginx(R, port, "nginx-fastcgi", "nginx/fastcgi.conf",
-    ["cgi.sock", join(repo, "cgi.fcgi")]),
+    ["cgi.sock", join(bin, "cgi.fcgi")]),
   // moscow-time.service as moscow-time.socket (Accept=no) starts it
   systemd: (R, port) => {
     const u = unit(R, port, "systemd/moscow-time.service");
@@ -109,16 +111,17 @@ function stateDir(R, dir) {
   return d;
 }
 
-// spawn-fcgi binds the socket as its file says and runs the responder
-// in the foreground (-n); then nginx.
+// spawn-fcgi binds the socket and starts the responders as its file says
+// (each in its own session; their PIDs in the -P file); then nginx.
 function nginx(R, port, dir, file, [sock, ...app]) {
   const d = stateDir(R, dir);
   const text = readFileSync(join(deploy, file), "utf8");
-  const spawnLine = /^#\s+spawn-fcgi (-s .*?)-P/ms.exec(text)[1].replace(/\\\n#\s*/g, " ");
+  const spawnLine = /^#\s+spawn-fcgi (-s .*?) -- /ms.exec(text)[1].replace(/\\\n#\s*/g, " ");
   const args = template(spawnLine, R, port).trim().split(/\s+/);
+  const pidfile = args[args.indexOf("-P") + 1];
   const conf = writeConf(R, port, file);
   return [
-    [["spawn-fcgi", "-n", ...args, "--", ...app], { socket: join(d, sock) }],
+    [["spawn-fcgi", ...args, "--", ...app], { socket: join(d, sock), pidfile }],
     [["nginx", "-p", d + "/", "-e", join(d, "error.log"), "-c", conf, "-g", "daemon off;"]],
   ];
 }
@@ -157,17 +160,21 @@ mkdirSync(join(repo, "tests/.build/hosts"), { recursive: true });
 const R = mkdtempSync(join(repo, "tests/.build/hosts", `${name}-`));
 chmodSync(R, 0o777);
 const procs = [];
+const sessions = [];	// process groups started by a step that exits
 let stopping = false;
 
 async function stop(code) {
   if (stopping) return;
   stopping = true;
+  for (const pid of sessions) {
+    try { process.kill(-pid, "SIGTERM"); } catch { /* gone */ }
+  }
   for (const p of procs.reverse()) {
     try { process.kill(-p.pid, "SIGTERM"); } catch { /* gone */ }
   }
   for (let i = 0; i < 30 && procs.some((p) => p.exitCode === null && p.signalCode === null); i++) await sleep(100);
-  for (const p of procs) {
-    try { process.kill(-p.pid, "SIGKILL"); } catch { /* gone */ }
+  for (const pid of [...sessions, ...procs.map((p) => p.pid)]) {
+    try { process.kill(-pid, "SIGKILL"); } catch { /* gone */ }
   }
   if (process.env.KEEP !== "1") rmSync(R, { recursive: true, force: true });
   else console.error(`hosts: ${name} state kept in ${R}`);
@@ -189,7 +196,16 @@ for (const [argv, opt = {}] of steps) {
     console.error(`hosts: ${argv[0]}: ${e.message}${e.code === "ENOENT" ? " (run make deps)" : ""}`);
     stop(1);
   });
-  procs.push(p);
+  if (opt.pidfile) {
+    // it forks the responders and exits: they are stopped by their PIDs
+    const code = await new Promise((res) => p.on("exit", res));
+    const pids = code === 0 ? readFileSync(opt.pidfile, "utf8").split(/\s+/).filter(Boolean).map(Number) : [];
+    if (!pids.length) {
+      console.error(`hosts: ${argv[0]} failed; its log:\n${readFileSync(log, "utf8").slice(-2000)}`);
+      await stop(1);
+    }
+    sessions.push(...pids);
+  } else procs.push(p);
   if (opt.socket) {
     for (let i = 0; i < 50 && !exists(opt.socket); i++) await sleep(100);
   }

@@ -1,7 +1,10 @@
 /* noop: the floor for the benchmarks. As a program it does nothing; as a
  * CGI (REQUEST_METHOD set) it writes the smallest valid answer. Built
- * static with musl, like the static cgi it is measured against. */
+ * static with musl, like the static cgi it is measured against, and as a
+ * WASI module; with -DREAD_CLOCK it also reads the clock, which a module
+ * does through one more import (clock_time_get). */
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 int
@@ -9,6 +12,11 @@ main(void)
 {
 	static const char r[] = "Content-Type: text/plain\r\n\r\nok\n";
 
+#ifdef READ_CLOCK
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+#endif
 	if (getenv("REQUEST_METHOD") != NULL)
 		(void)!write(STDOUT_FILENO, r, sizeof(r) - 1);
 	return 0;

@@ -1,0 +1,505 @@
+// make bench: the reference's comparison table reproduced beside the Go
+// reference itself and the servers people use, with every goal shown met
+// or missed. Prints a Markdown report and writes it, with SVG plots
+// (gnuplot), to tests/.build/bench/. A benchmark, not a test: it exits 0
+// whether goals are met or not, and non-zero only when it cannot run.
+//
+//   node tests/bench/bench.mjs           full run (under 15 minutes)
+//   BENCH_QUICK=1 node tests/bench/bench.mjs    the one-minute smoke run
+//
+// Every server binds 127.0.0.1 and is stopped by its PID (process group);
+// every load is wrk, bounded in time. Comparisons are taken in one run,
+// the contenders alternating round by round; figures are medians.
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { cpus, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+
+const repo = resolve(new URL("../..", import.meta.url).pathname);
+process.chdir(repo);
+const QUICK = process.env.BENCH_QUICK === "1";
+const SECS = Number(process.env.BENCH_SECONDS || (QUICK ? 1 : 4));
+const ROUNDS = Number(process.env.BENCH_ROUNDS || (QUICK ? 1 : 3));
+const CONNS = QUICK ? [16] : [16, 64, 256, 1024];
+const B = join(repo, "tests/.build/bench");
+const t0 = Date.now();
+mkdirSync(B, { recursive: true });
+
+// ---- helpers ------------------------------------------------------------
+
+const out = [];
+function say(line = "") { out.push(line); console.log(line); }
+function sh(cmd, opts = {}) {
+  const r = spawnSync("sh", ["-c", cmd], { encoding: "utf8", maxBuffer: 1 << 26, ...opts });
+  return { code: r.status, out: (r.stdout || "").trim(), err: (r.stderr || "").trim() };
+}
+function must(cmd) {
+  const r = sh(cmd);
+  if (r.code !== 0) {
+    console.error(`bench: ${cmd}\n${r.err || r.out}`);
+    process.exit(1);
+  }
+  return r.out;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[(s.length - 1) >> 1] : NaN; };
+const fmt = (n, d = 0) => Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "-";
+const ratio = (a, b) => (a / b).toFixed(2);
+const goals = [];
+function goal(what, value, target, ok) {
+  goals.push({ what, value, target, ok });
+}
+
+function freePort() {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
+  });
+}
+function answers(port, path) {
+  return new Promise((res) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.setTimeout(1000, () => { s.destroy(); res(false); });
+    s.on("connect", () => s.write(`GET ${path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n`));
+    let b = "";
+    s.on("data", (d) => { b += d; });
+    s.on("end", () => res(/^HTTP\/1\.[01] 200/.test(b)));
+    s.on("error", () => res(false));
+  });
+}
+
+// A server in its own process group, with descriptors for 1,024 clients.
+const running = new Set();
+process.on("exit", () => { for (const p of running) { try { process.kill(-p.pid, "SIGKILL"); } catch { /* gone */ } } });
+async function server(name, cmd, port, path, env = {}) {
+  const p = spawn("sh", ["-c", `ulimit -n 16384; exec ${cmd}`], {
+    detached: true, stdio: ["pipe", "ignore", "ignore"], env: { ...process.env, ...env } });
+  running.add(p);
+  for (let i = 0; i < 150; i++) {
+    if (await answers(port, path)) return { name, pid: p.pid, port, path, proc: p };
+    if (p.exitCode !== null) break;
+    await sleep(100);
+  }
+  console.error(`bench: ${name} did not answer ${path} on ${port}`);
+  process.exit(1);
+}
+async function stop(s) {
+  if (!s) return;
+  try { process.kill(-s.pid, "SIGTERM"); } catch { /* gone */ }
+  for (let i = 0; i < 30 && s.proc.exitCode === null && s.proc.signalCode === null; i++) await sleep(100);
+  try { process.kill(-s.pid, "SIGKILL"); } catch { /* gone */ }
+  running.delete(s.proc);
+}
+
+// RSS in KiB of a process and every descendant
+function treeRss(root) {
+  const ps = sh("ps -e -o pid=,ppid=,rss=").out.split("\n").map((l) => l.trim().split(/\s+/).map(Number));
+  const kids = new Map();
+  for (const [pid, ppid] of ps) { if (!kids.has(ppid)) kids.set(ppid, []); kids.get(ppid).push(pid); }
+  const rss = new Map(ps.map(([pid, , r]) => [pid, r]));
+  let sum = 0;
+  const stack = [root];
+  while (stack.length) { const p = stack.pop(); sum += rss.get(p) || 0; stack.push(...(kids.get(p) || [])); }
+  return sum;
+}
+
+// wrk, 2 threads, keep-alive: { rps, p50, p99 } (ms), errors noted
+function ms(v) {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v || "");
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60000 }[m[2]];
+}
+function wrk(port, path, conns, secs = SECS) {
+  const r = sh(`ulimit -n 16384; wrk -t2 -c${conns} -d${secs}s --timeout 5s --latency http://127.0.0.1:${port}${path}`);
+  const rps = Number((/Requests\/sec:\s+([\d.]+)/.exec(r.out) || [])[1]);
+  const p50 = ms((/^\s+50%\s+(\S+)/m.exec(r.out) || [])[1]);
+  const p99 = ms((/^\s+99%\s+(\S+)/m.exec(r.out) || [])[1]);
+  const bad = /Non-2xx or 3xx responses: (\d+)/.exec(r.out);
+  const errs = /Socket errors: (.*)/.exec(r.out);
+  return { rps, p50, p99, note: [bad ? `${bad[1]} non-2xx` : "", errs ? `socket errors ${errs[1]}` : ""].filter(Boolean).join("; ") };
+}
+
+// hyperfine: the median in ms of each command (-N: no shell)
+function hyperfine(cmds, runs, warmup, env = {}) {
+  const json = join(B, "hyperfine.json");
+  const envs = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ");
+  const r = sh(`env ${envs} hyperfine -N --style none --warmup ${warmup} --runs ${runs} --export-json ${json} ${cmds.map((c) => `'${c}'`).join(" ")}`);
+  if (r.code !== 0) { console.error(`bench: hyperfine failed: ${r.err}`); process.exit(1); }
+  return JSON.parse(readFileSync(json, "utf8")).results.map((x) => x.median * 1000);
+}
+
+// ---- what the bench needs -----------------------------------------------
+
+const TOOLS = ["wrk", "hyperfine", "musl-gcc", "clang-19", "go", "gnuplot", "podman", "buildah",
+  "lighttpd", "apache2", "nginx", "fcgiwrap", "spawn-fcgi", "tcpserver", "busybox", "mini_httpd"];
+const missing = TOOLS.filter((t) => sh(`command -v ${t} || test -x /usr/sbin/${t}`).code !== 0);
+if (missing.length) {
+  console.error(`bench: missing ${missing.join(", ")}: run make deps bench-deps`);
+  process.exit(1);
+}
+
+// ---- build --------------------------------------------------------------
+
+const FLAGS = "-std=c99 -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables";
+const LD = "-static -s -Wl,--gc-sections -Wl,-z,noseparate-code";
+must("make -s templates/index.h cgi.wasm");
+must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/cgi cgi.c ${LD}`);
+must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/serve serve.c ${LD}`);
+must(`musl-gcc ${FLAGS} -o ${B}/noop tests/bench/noop.c ${LD}`);
+must(`cc -D_POSIX_C_SOURCE=200809L -DFASTCGI ${FLAGS} -o ${B}/cgi.fcgi cgi.c -s -Wl,--gc-sections -lfcgi`);
+must(`cc -O2 -o ${B}/spawnrate tests/bench/spawnrate.c`);
+copyFileSync("cgi.wasm", join(B, "cgi.wasm"));
+const WASI_CC = "clang-19 --target=wasm32-wasi --sysroot=/usr -Oz -flto";
+must(`${WASI_CC} -o ${B}/noop.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
+must(`${WASI_CC} -DREAD_CLOCK -o ${B}/noop-clock.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
+mkdirSync(join(B, "go"), { recursive: true });
+must(`cd tests/bench/reference && CGO_ENABLED=0 GOOS=linux GOCACHE=${B}/go/cache GOPATH=${B}/go/path GOFLAGS=-mod=mod ` +
+  `go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static" -o ${B}/go/moscow-time .`);
+
+// images: ours as image.sh builds them (the same cache), the reference's
+// scratch image, and a scratch image holding only the static no-op
+const BUD = "buildah --storage-driver vfs bud --isolation chroot --pull=never --network host -q";
+const P = "podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs";
+if (sh(`${P} image exists docker.io/library/debian:bookworm-slim`).code !== 0) {
+  console.error("bench: no local debian:bookworm-slim: run make deps (tests/image-deps.sh)");
+  process.exit(1);
+}
+must(`${BUD} -t localhost/moscow-time:bench -f Dockerfile .`);
+must(`${BUD} --platform wasi/wasm --build-arg BUILDPLATFORM=linux/amd64 -t localhost/moscow-time:bench-wasm -f Dockerfile.wasm .`);
+mkdirSync(join(B, "go/ctx"), { recursive: true });
+copyFileSync(join(B, "go/moscow-time"), join(B, "go/ctx/moscow-time"));
+must(`${BUD} -t localhost/moscow-time-reference:bench -f tests/bench/reference/Containerfile ${B}/go/ctx`);
+mkdirSync(join(B, "noop-ctx"), { recursive: true });
+copyFileSync(join(B, "noop"), join(B, "noop-ctx/noop"));
+writeFileSync(join(B, "noop-ctx/Containerfile"), "FROM scratch\nCOPY noop /noop\nENTRYPOINT [\"/noop\"]\n");
+must(`${BUD} -t localhost/moscow-time-noop:bench -f ${B}/noop-ctx/Containerfile ${B}/noop-ctx`);
+const imgSize = (t) => Number(must(`${P} image inspect ${t} --format '{{.Size}}'`));
+
+// ---- the report -----------------------------------------------------------
+
+const ver = (cmd) => sh(cmd).out.split("\n")[0] || "?";
+say(`# moscow-time benchmarks${QUICK ? " (BENCH_QUICK=1: a smoke run, figures not to be quoted)" : ""}`);
+say();
+say(`${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${cpus().length} × ${cpus()[0].model.trim()}, ` +
+  `${fmt(totalmem() / 2 ** 30, 1)} GiB, Linux ${ver("uname -r")}.`);
+say(`gcc ${ver("gcc -dumpfullversion")}, musl ${ver("dpkg-query -W -f '${Version}' musl-tools")}, ${ver("clang-19 --version")}, ` +
+  `node ${process.version}, ${ver("go version")}, ${ver("lighttpd -v")}, ${ver("apache2 -v")}, ` +
+  `${ver("nginx -v 2>&1")}, fcgiwrap ${ver("dpkg-query -W -f '${Version}' fcgiwrap")}, ` +
+  `busybox ${ver("dpkg-query -W -f '${Version}' busybox")}, mini_httpd ${ver("dpkg-query -W -f '${Version}' mini-httpd")}, ` +
+  `ucspi-tcp ${ver("dpkg-query -W -f '${Version}' ucspi-tcp")}, ${ver("podman --version")}, ${ver("wrk -v 2>&1")}, ${ver("hyperfine --version")}.`);
+say();
+say(`Loads: \`wrk -t2 -cN -d${SECS}s --latency\`, keep-alive, GET, ${ROUNDS} round${ROUNDS > 1 ? "s" : ""} with the contenders ` +
+  `alternating, medians. Start times: \`hyperfine -N\`, medians. Builds: static musl, \`${FLAGS} ${LD}\`; ` +
+  `the Go reference with \`CGO_ENABLED=0 go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static"\`, as the seed report built it. ` +
+  "Seed: the figures the seed report printed (Docker and wasmtime on another machine).");
+say();
+
+// ---- 1. the seed's table ---------------------------------------------------
+
+const size = (f) => Number(readFileSync(f).length);
+const sz = {
+  cgi: size(join(B, "cgi")), serve: size(join(B, "serve")), wasm: size(join(B, "cgi.wasm")),
+  go: size(join(B, "go/moscow-time")), noop: size(join(B, "noop")),
+  img: imgSize("localhost/moscow-time:bench"), wimg: imgSize("localhost/moscow-time:bench-wasm"),
+  gimg: imgSize("localhost/moscow-time-reference:bench"),
+};
+
+// CLI start, native: alternating by hyperfine's own order, medians
+const runsN = QUICK ? 50 : 1000;
+const [cliCgi, cliNoop, cliGo] = hyperfine([`${B}/cgi`, `${B}/noop`, `${B}/go/moscow-time`], runsN, QUICK ? 5 : 50, { MODE: "once" });
+const runsC = QUICK ? 3 : 15;
+const [ctrOurs, ctrNoop, ctrGo] = hyperfine([
+  `${P} run --rm --network none -e MODE=once localhost/moscow-time:bench`,
+  `${P} run --rm --network none localhost/moscow-time-noop:bench`,
+  `${P} run --rm --network none -e MODE=once localhost/moscow-time-reference:bench`], runsC, QUICK ? 1 : 2);
+const node = process.execPath;
+const runsW = QUICK ? 5 : 40;
+writeFileSync(join(B, "wasi-once.mjs"), `import { readFileSync } from "node:fs"; import { WASI } from "node:wasi";
+const w = new WASI({ version: "preview1", args: ["cgi"], env: { MODE: "once" }, returnOnExit: true });
+process.exitCode = w.start(new WebAssembly.Instance(new WebAssembly.Module(readFileSync(process.argv[2])), w.getImportObject()));\n`);
+const [wCgi, wNoop] = hyperfine([`${node} --no-warnings ${B}/wasi-once.mjs ${B}/cgi.wasm`,
+  `${node} --no-warnings ${B}/wasi-once.mjs ${B}/noop.wasm`], runsW, 3);
+// in-process: compile + instantiate + _start, the module alone
+writeFileSync(join(B, "wasi-inproc.mjs"), `import { closeSync, openSync, readFileSync } from "node:fs"; import { WASI } from "node:wasi";
+const bytes = readFileSync(process.argv[2]), n = Number(process.argv[3]), nul = openSync("/dev/null", "w");
+let t = 0n;
+for (let i = 0; i < n; i++) {
+  const t0 = process.hrtime.bigint();
+  const w = new WASI({ version: "preview1", args: ["cgi"], env: { MODE: "once" }, stdout: nul, returnOnExit: true });
+  w.start(new WebAssembly.Instance(new WebAssembly.Module(bytes), w.getImportObject()));
+  t += process.hrtime.bigint() - t0;
+  // node 20 crashes when many dead instances pile up: collect, untimed
+  if (i % 20 === 19) gc();
+}
+console.log(Number(t) / n / 1e6);\n`);
+const iters = QUICK ? 100 : 1000;
+const inproc = (f) => Number(must(`${node} --expose-gc --no-warnings ${B}/wasi-inproc.mjs ${f} ${iters}`));
+const ipC = [], ipN = [], ipK = [];
+for (let r = 0; r < (QUICK ? 1 : 3); r++) {
+  ipC.push(inproc(join(B, "cgi.wasm")));
+  ipN.push(inproc(join(B, "noop.wasm")));
+  ipK.push(inproc(join(B, "noop-clock.wasm")));
+}
+const ipCgi = median(ipC), ipNoop = median(ipN), ipClock = median(ipK);
+
+// memory: idle servers, and the containers' processes
+const sPort = await freePort();
+let s = await server("serve", `${B}/serve -q -b 127.0.0.1 -p ${sPort} ${B}/cgi`, sPort, "/api/time");
+await sleep(300);
+const serveIdle = treeRss(s.pid);
+await stop(s);
+const gPort = await freePort();
+s = await server("go", `${B}/go/moscow-time`, gPort, "/api/time", { LISTEN: `127.0.0.1:${gPort}` });
+await sleep(300);
+const goIdle = treeRss(s.pid);
+await stop(s);
+async function ctrRss(image, env) {
+  const port = await freePort();
+  const name = `mt-bench-${port}`;
+  must(`${P} run -d --name ${name} --network host ${env(port)} ${image}`);
+  let rss = NaN;
+  try {
+    for (let i = 0; i < 50 && !(await answers(port, "/api/time")); i++) await sleep(100);
+    await sleep(300);
+    const pid = Number(must(`${P} inspect ${name} --format '{{.State.Pid}}'`));
+    rss = treeRss(pid);
+  } finally {
+    sh(`${P} rm -f -t 0 ${name}`);
+  }
+  return rss;
+}
+const ctrOursRss = await ctrRss("localhost/moscow-time:bench", (p) => `-e PORT=${p}`);
+const ctrGoRss = await ctrRss("localhost/moscow-time-reference:bench", (p) => `-e LISTEN=127.0.0.1:${p}`);
+
+say("## The seed's table, side by side");
+say();
+say("| | Go reference (scratch image) | moscow-time (scratch image) | moscow-time (wasi/wasm image) | seed: traditional | seed: WASM |");
+say("|---|---|---|---|---|---|");
+say(`| binary size | ${fmt(sz.go)} B | ${fmt(sz.cgi)} B cgi + ${fmt(sz.serve)} B serve | ${fmt(sz.wasm)} B cgi.wasm | 4.4 MB | 2.34 MB |`);
+say(`| image size | ${fmt(sz.gimg)} B | ${fmt(sz.img)} B | ${fmt(sz.wimg)} B | 4.38 MB | 0.83 MB |`);
+say(`| CLI start, native process (\`MODE=once\`) | ${fmt(cliGo, 3)} ms | ${fmt(cliCgi, 3)} ms (static no-op: ${fmt(cliNoop, 3)} ms) | node:wasi process: ${fmt(wCgi, 1)} ms (no-op module: ${fmt(wNoop, 1)} ms) | | |`);
+say(`| CLI start, container (\`podman run --rm -e MODE=once\`) | ${fmt(ctrGo, 0)} ms | ${fmt(ctrOurs, 0)} ms (no-op image: ${fmt(ctrNoop, 0)} ms) | in-process under node: ${fmt(ipCgi, 3)} ms (no-op: ${fmt(ipNoop, 3)} ms; a no-op that reads the clock: ${fmt(ipClock, 3)} ms) | 336 ms (docker run) | 57 ms (wasmtime) |`);
+say(`| server idle memory (RSS) | ${fmt(goIdle)} KiB; in its container ${fmt(ctrGoRss)} KiB | serve ${fmt(serveIdle)} KiB; in its container ${fmt(ctrOursRss)} KiB | - (per request) | 1.54 MiB (docker stats) | N/A |`);
+say("| server mode | net/http (below) | serve, one process per request (below) | Spin WAGI; serve + node:wasi (below) | works | via Spin |");
+say();
+
+goal("static stripped cgi", `${fmt(sz.cgi)} B`, "≤ 24 KiB", sz.cgi <= 24 * 1024);
+goal("static stripped serve", `${fmt(sz.serve)} B`, "≤ 64 KiB", sz.serve <= 64 * 1024);
+goal("cgi.wasm", `${fmt(sz.wasm)} B`, "≤ 16 KiB", sz.wasm <= 16 * 1024);
+goal("native image", `${fmt(sz.img)} B`, "≤ 96 KB", sz.img <= 96000);
+goal("wasm image", `${fmt(sz.wimg)} B`, "≤ 24 KB", sz.wimg <= 24000);
+goal("CLI start, native: cgi / static no-op", ratio(cliCgi, cliNoop), "≤ 1.10", cliCgi / cliNoop <= 1.10);
+goal("CLI start, WASM process: cgi.wasm / no-op module (node:wasi)", ratio(wCgi, wNoop), "≤ 1.3", wCgi / wNoop <= 1.3);
+goal("CLI start, WASM in-process: cgi.wasm / no-op module (node)", ratio(ipCgi, ipNoop), "≤ 1.3", ipCgi / ipNoop <= 1.3);
+goal("the same: a no-op that reads the clock / no-op module (the cost of one more import)", ratio(ipClock, ipNoop), "reported", true);
+goal("serve idle RSS (static)", `${fmt(serveIdle)} KiB`, "≤ 256 KiB", serveIdle <= 256);
+
+// ---- 2. per-request servers ------------------------------------------------
+
+const hostsEnv = { MT_BIN: B };
+async function host(name, prefix) {
+  const p = spawn("sh", ["-c", `ulimit -n 16384; exec ${node} tests/hosts.mjs ${name}`],
+    { detached: true, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...hostsEnv } });
+  running.add(p);
+  const port = await new Promise((res, rej) => {
+    let o = "";
+    p.stdout.on("data", (d) => { o += d; const m = /^(\d+)\n/.exec(o); if (m) res(Number(m[1])); });
+    p.on("exit", () => rej(new Error(`hosts.mjs ${name} exited`)));
+  });
+  return { name, pid: p.pid, port, path: `${prefix}/api/time`, page: `${prefix}/`, proc: p };
+}
+mkdirSync(join(B, "www/cgi-bin"), { recursive: true });
+copyFileSync(join(B, "cgi"), join(B, "www/cgi-bin/mt"));
+sh(`chmod 755 ${B}/www/cgi-bin/mt ${B}/www ${B}/www/cgi-bin`);
+const CONTENDERS = [
+  ["serve + cgi", async () => { const p = await freePort(); const x = await server("serve", `${B}/serve -q -b 127.0.0.1 -p ${p} ${B}/cgi`, p, "/api/time"); return { ...x, page: "/" }; }],
+  ["lighttpd mod_cgi", () => host("lighttpd", "/mt")],
+  ["Apache mod_cgid", () => host("apache", "/mt")],
+  ["nginx + fcgiwrap", () => host("nginx-fcgiwrap", "/mt")],
+  ["busybox httpd", async () => { const p = await freePort(); const x = await server("busybox", `busybox httpd -f -p 127.0.0.1:${p} -h ${B}/www`, p, "/cgi-bin/mt/api/time"); return { ...x, page: "/cgi-bin/mt/" }; }],
+  ["mini_httpd", async () => { const p = await freePort(); const x = await server("mini_httpd", `mini_httpd -D -h 127.0.0.1 -p ${p} -d ${B}/www -c 'cgi-bin/*' -l /dev/null`, p, "/cgi-bin/mt/api/time"); return { ...x, page: "/cgi-bin/mt/" }; }],
+  ["tcpserver + serve -i", () => host("tcpserver", "")],
+  ["serve + static no-op (floor)", async () => { const p = await freePort(); const x = await server("noop", `${B}/serve -q -b 127.0.0.1 -p ${p} ${B}/noop`, p, "/api/time"); return { ...x, page: "/" }; }],
+];
+const res = {};	// name -> conns -> { rps: [], p50: [], p99: [], rss: [], note }
+for (const [name, start] of CONTENDERS) {
+  res[name] = {};
+  for (const c of CONNS) res[name][c] = { rps: [], p50: [], p99: [], rss: [], note: "" };
+}
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, start] of CONTENDERS) {
+    const x = await start();
+    for (const c of CONNS) {
+      const w = wrk(x.port, x.path, c);
+      const cell = res[name][c];
+      cell.rps.push(w.rps); cell.p50.push(w.p50); cell.p99.push(w.p99);
+      cell.rss.push(treeRss(x.pid));
+      if (w.note) cell.note = w.note;
+    }
+    if (r === 0) res[name].page = wrk(x.port, x.page, 64);
+    await stop(x);
+  }
+}
+const spawnRate = Number((/(\d+) spawns/.exec(must(`${B}/spawnrate ${QUICK ? 1 : 5} ${cpus().length} ${B}/noop`)) || [])[1]);
+
+say("## Per-request servers: every one runs the same static cgi");
+say();
+say(`GET /api/time; RSS is the server's whole process tree right after each load. The machine's raw spawn rate ` +
+  `(\`posix_spawn\` + \`waitpid\` of the static no-op in a loop on all ${cpus().length} cores): **${fmt(spawnRate)} spawns/s**.`);
+say();
+say("| server | connections | requests/s | p50 ms | p99 ms | RSS KiB | notes |");
+say("|---|---|---|---|---|---|---|");
+const med = (name, c, k) => median(res[name][c][k]);
+for (const [name] of CONTENDERS) {
+  for (const c of CONNS) {
+    say(`| ${name} | ${fmt(c)} | ${fmt(med(name, c, "rps"))} | ${fmt(med(name, c, "p50"), 2)} | ${fmt(med(name, c, "p99"), 2)} | ${fmt(med(name, c, "rss"))} | ${res[name][c].note} |`);
+  }
+}
+say();
+say("The page (GET /, 64 connections, one run):");
+say();
+say("| server | requests/s | p99 ms |");
+say("|---|---|---|");
+for (const [name] of CONTENDERS) say(`| ${name} | ${fmt(res[name].page.rps)} | ${fmt(res[name].page.p99, 2)} |`);
+say();
+const peers = CONTENDERS.map(([n]) => n).filter((n) => n !== "serve + cgi" && !n.includes("floor") && !n.includes("serve -i"));
+for (const c of CONNS) {
+  const best = peers.reduce((a, n) => (med(n, c, "rps") > med(a, c, "rps") ? n : a), peers[0]);
+  const x = med("serve + cgi", c, "rps") / med(best, c, "rps");
+  goal(`serve / the best other per-request server at ${c} (${best})`, x.toFixed(2), "≥ 2", x >= 2);
+}
+for (const c of CONNS) {
+  const x = med("serve + cgi", c, "rps") / med("serve + static no-op (floor)", c, "rps");
+  goal(`the floor at ${c}: serve + cgi / serve + no-op`, x.toFixed(2), "≥ 0.92", x >= 0.92);
+}
+goal("serve + no-op at 16 / the raw spawn rate", ratio(med("serve + static no-op (floor)", 16, "rps"), spawnRate), "reported", true);
+if (!QUICK) {
+  const x = med("serve + cgi", 1024, "rps") / med("serve + cgi", 16, "rps");
+  goal("serve at 1,024 / 16 connections", x.toFixed(2), "≥ 0.9", x >= 0.9);
+}
+goal("serve p99 at 16 connections", `${fmt(med("serve + cgi", 16, "p99"), 2)} ms`, "≤ 5 ms", med("serve + cgi", 16, "p99") <= 5);
+
+// plots: req/s and p99 against connections
+if (!QUICK) {
+  const dat = join(B, "per-request.dat");
+  const lines = [`# connections ${CONTENDERS.map(([n]) => `"${n}"`).join(" ")}`];
+  for (const c of CONNS) lines.push([c, ...CONTENDERS.map(([n]) => med(n, c, "rps"))].join(" "));
+  lines.push("", "");
+  for (const c of CONNS) lines.push([c, ...CONTENDERS.map(([n]) => med(n, c, "p99"))].join(" "));
+  writeFileSync(dat, lines.join("\n") + "\n");
+  const plot = (file, index, ylabel, log) => `set terminal svg size 800,480 dynamic font "sans,11"
+set output "${file}"
+set logscale x 2
+${log ? "set logscale y" : ""}
+set xlabel "connections"
+set ylabel "${ylabel}"
+set key outside right
+set grid
+plot ${CONTENDERS.map(([n], i) => `"${dat}" index ${index} using 1:${i + 2} with linespoints title "${n}"`).join(", ")}
+`;
+  writeFileSync(join(B, "plot.gp"), plot(join(B, "requests.svg"), 0, "requests/s", false) + plot(join(B, "p99.svg"), 1, "p99 latency, ms", true));
+  must(`gnuplot ${B}/plot.gp`);
+}
+
+// ---- 3. persistent ---------------------------------------------------------
+
+const body = sh(`REQUEST_METHOD=GET PATH_INFO=/api/time ${B}/cgi`).out.split("\r\n\r\n")[1] + "\n";
+mkdirSync(join(B, "static/mt/api"), { recursive: true });
+writeFileSync(join(B, "static/mt/api/time"), body);
+const nPort = await freePort();
+writeFileSync(join(B, "nginx-static.conf"), `worker_processes 1;
+pid ${B}/nginx-static.pid;
+error_log ${B}/nginx-static.err warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path ${B}/tmp-body;
+    proxy_temp_path ${B}/tmp-proxy;
+    fastcgi_temp_path ${B}/tmp-fastcgi;
+    uwsgi_temp_path ${B}/tmp-uwsgi;
+    scgi_temp_path ${B}/tmp-scgi;
+    server {
+        listen 127.0.0.1:${nPort};
+        root ${B}/static;
+        default_type application/json;
+    }
+}
+`);
+const PCONNS = QUICK ? [16] : [16, 64];
+const pers = { "nginx + cgi.fcgi (FastCGI)": {}, "nginx, the same bytes as a static file": {}, "Go reference, net/http": {} };
+for (const k of Object.keys(pers)) for (const c of PCONNS) pers[k][c] = [];
+const gPort2 = await freePort();
+for (let r = 0; r < ROUNDS; r++) {
+  for (const k of Object.keys(pers)) {
+    const x = k.startsWith("nginx + cgi") ? await host("nginx-fastcgi", "/mt")
+      : k.startsWith("nginx,") ? { ...(await server("nginx", `nginx -e ${B}/nginx-static.err -c ${B}/nginx-static.conf -g 'daemon off;'`, nPort, "/mt/api/time")), path: "/mt/api/time" }
+      : await server("go", `${B}/go/moscow-time`, gPort2, "/api/time", { LISTEN: `127.0.0.1:${gPort2}` });
+    for (const c of PCONNS) pers[k][c].push(wrk(x.port, x.path, c));
+    await stop(x);
+  }
+}
+say("## Persistent servers");
+say();
+say("| server | connections | requests/s | p50 ms | p99 ms |");
+say("|---|---|---|---|---|");
+for (const k of Object.keys(pers)) {
+  for (const c of PCONNS) {
+    const v = pers[k][c];
+    say(`| ${k} | ${c} | ${fmt(median(v.map((x) => x.rps)))} | ${fmt(median(v.map((x) => x.p50)), 2)} | ${fmt(median(v.map((x) => x.p99)), 2)} |`);
+  }
+}
+say();
+const pr = (k, c) => median(pers[k][c].map((x) => x.rps));
+goal("nginx + cgi.fcgi / nginx static file, 16 connections", ratio(pr("nginx + cgi.fcgi (FastCGI)", 16), pr("nginx, the same bytes as a static file", 16)), "≥ 0.7",
+  pr("nginx + cgi.fcgi (FastCGI)", 16) / pr("nginx, the same bytes as a static file", 16) >= 0.7);
+goal("Go net/http / serve + cgi, 16 connections", ratio(pr("Go reference, net/http", 16), med("serve + cgi", 16, "rps")), "reported", true);
+
+// ---- 4. WAGI on a native host ------------------------------------------------
+
+const wPort = await freePort();
+const ws = await server("serve + node:wasi", `${B}/serve -q -b 127.0.0.1 -p ${wPort} -c 8 ${node} --no-warnings ${repo}/tests/bench/wasi-cgi.mjs ${B}/cgi.wasm`, wPort, "/api/time");
+const ww = [];
+for (let r = 0; r < ROUNDS; r++) ww.push(wrk(wPort, "/api/time", 16, QUICK ? 1 : Math.max(SECS, 5)));
+await stop(ws);
+say("## WAGI on a native host: serve running cgi.wasm under node:wasi per request");
+say();
+say(`| connections | requests/s | p50 ms | p99 ms | node:wasi start of a no-op module |`);
+say("|---|---|---|---|---|");
+say(`| 16 | ${fmt(median(ww.map((x) => x.rps)), 1)} | ${fmt(median(ww.map((x) => x.p50)), 1)} | ${fmt(median(ww.map((x) => x.p99)), 1)} | ${fmt(wNoop, 1)} ms |`);
+say();
+
+// ---- 5. memory under the flood ------------------------------------------------
+
+must(`cc -O2 -o ${B}/flood tests/bench/flood.c`);
+const fPort = await freePort();
+s = await server("serve", `${B}/serve -q -b 127.0.0.1 -p ${fPort} -T 30 ${B}/cgi`, fPort, "/api/time");
+const fl = spawn("sh", ["-c", `ulimit -n 16384; exec ${B}/flood ${fPort} ${QUICK ? 100 : 1000} ${QUICK ? 100 : 1000} ${QUICK ? 10 : 100}`], { stdio: ["ignore", "pipe", "inherit"] });
+let floodOut = "", peak = 0;
+fl.stdout.on("data", (d) => { floodOut += d; });
+while (fl.exitCode === null) { peak = Math.max(peak, treeRss(s.pid)); await sleep(100); }
+await stop(s);
+say("## Under a flood");
+say();
+say(`${QUICK ? 100 : 1000} idle plus ${QUICK ? 100 : 1000} drip-feeding connections, and sequential GET /api/time from one more client: ${floodOut.trim()}; peak RSS of serve's tree ${fmt(peak)} KiB.`);
+say();
+goal("serve's tree under the flood", `${fmt(peak)} KiB`, "≤ 12 MiB", peak <= 12 * 1024);
+
+// ---- goals ---------------------------------------------------------------------
+
+say("## Goals");
+say();
+say("| figure | value | goal | |");
+say("|---|---|---|---|");
+for (const g of goals) say(`| ${g.what} | ${g.value} | ${g.target} | ${g.target === "reported" ? "" : g.ok ? "met" : "**missed**"} |`);
+say();
+say(`Run time: ${fmt((Date.now() - t0) / 60000, 1)} min. Plots: ${QUICK ? "none in a quick run" : "tests/.build/bench/requests.svg, p99.svg"}.`);
+writeFileSync(join(B, "report.md"), out.join("\n") + "\n");
+if (process.env.BENCH_WRITE === "1" && !QUICK) {
+  writeFileSync("BENCHMARKS.md", out.join("\n").replace(/tests\/\.build\/bench\/(requests|p99)\.svg/g, "tests/bench/plots/$1.svg") + "\n");
+  mkdirSync("tests/bench/plots", { recursive: true });
+  copyFileSync(join(B, "requests.svg"), "tests/bench/plots/requests.svg");
+  copyFileSync(join(B, "p99.svg"), "tests/bench/plots/p99.svg");
+}
+for (const p of running) { try { process.kill(-p.pid, "SIGKILL"); } catch { /* gone */ } }
+process.exit(0);

@@ -1,0 +1,3 @@
+module moscow-time-reference
+
+go 1.19
