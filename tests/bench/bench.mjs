@@ -149,6 +149,8 @@ must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/se
 must(`musl-gcc ${FLAGS} -o ${B}/noop tests/bench/noop.c ${LD}`);
 must(`cc -D_POSIX_C_SOURCE=200809L -DFASTCGI ${FLAGS} -o ${B}/cgi.fcgi cgi.c -s -Wl,--gc-sections -lfcgi`);
 must(`cc -O2 -o ${B}/spawnrate tests/bench/spawnrate.c`);
+mkdirSync(join(B, "noop-fcgi"), { recursive: true });
+must(`cc -O2 -s -o ${B}/noop-fcgi/cgi.fcgi tests/bench/noop-fcgi.c -lfcgi`);
 copyFileSync("cgi.wasm", join(B, "cgi.wasm"));
 const WASI_CC = "clang-19 --target=wasm32-wasi --sysroot=/usr -Oz -flto";
 must(`${WASI_CC} -o ${B}/noop.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
@@ -297,10 +299,9 @@ goal("serve idle RSS (static)", `${fmt(serveIdle)} KiB`, "≤ 256 KiB", serveIdl
 
 // ---- 2. per-request servers ------------------------------------------------
 
-const hostsEnv = { MT_BIN: B };
-async function host(name, prefix) {
+async function host(name, prefix, bin = B) {
   const p = spawn("sh", ["-c", `ulimit -n 16384; exec ${node} tests/hosts.mjs ${name}`],
-    { detached: true, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...hostsEnv } });
+    { detached: true, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, MT_BIN: bin } });
   running.add(p);
   const port = await new Promise((res, rej) => {
     let o = "";
@@ -427,12 +428,14 @@ http {
 }
 `);
 const PCONNS = QUICK ? [16] : [16, 64];
-const pers = { "nginx + cgi.fcgi (FastCGI)": {}, "nginx, the same bytes as a static file": {}, "Go reference, net/http": {} };
+const pers = { "nginx + cgi.fcgi (FastCGI)": {}, "nginx + a no-op FastCGI responder (the FastCGI floor)": {},
+  "nginx, the same bytes as a static file": {}, "Go reference, net/http": {} };
 for (const k of Object.keys(pers)) for (const c of PCONNS) pers[k][c] = [];
 const gPort2 = await freePort();
 for (let r = 0; r < ROUNDS; r++) {
   for (const k of Object.keys(pers)) {
     const x = k.startsWith("nginx + cgi") ? await host("nginx-fastcgi", "/mt")
+      : k.startsWith("nginx + a no-op") ? await host("nginx-fastcgi", "/mt", join(B, "noop-fcgi"))
       : k.startsWith("nginx,") ? { ...(await server("nginx", `nginx -e ${B}/nginx-static.err -c ${B}/nginx-static.conf -g 'daemon off;'`, nPort, "/mt/api/time")), path: "/mt/api/time" }
       : await server("go", `${B}/go/moscow-time`, gPort2, "/api/time", { LISTEN: `127.0.0.1:${gPort2}` });
     for (const c of PCONNS) pers[k][c].push(wrk(x.port, x.path, c));
@@ -453,6 +456,7 @@ say();
 const pr = (k, c) => median(pers[k][c].map((x) => x.rps));
 goal("nginx + cgi.fcgi / nginx static file, 16 connections", ratio(pr("nginx + cgi.fcgi (FastCGI)", 16), pr("nginx, the same bytes as a static file", 16)), "≥ 0.7",
   pr("nginx + cgi.fcgi (FastCGI)", 16) / pr("nginx, the same bytes as a static file", 16) >= 0.7);
+goal("nginx + cgi.fcgi / nginx + a no-op FastCGI responder, 16 connections", ratio(pr("nginx + cgi.fcgi (FastCGI)", 16), pr("nginx + a no-op FastCGI responder (the FastCGI floor)", 16)), "reported", true);
 goal("Go net/http / serve + cgi, 16 connections", ratio(pr("Go reference, net/http", 16), med("serve + cgi", 16, "rps")), "reported", true);
 
 // ---- 4. WAGI on a native host ------------------------------------------------
