@@ -83,8 +83,24 @@ suite "$NODE" tests/contract.mjs wasi cgi.wasm --ref ./cgi
 suite "$NODE" tests/contract.mjs jco tests/.build/jco --ref ./cgi
 suite "$NODE" tests/spin-toml.mjs
 # the slow tier: the matrix of every context (serve, the Spin emulation at
-# / and /mt, every real host of deploy/), with its own summary line
-suite sh tests/hosts-check.sh
+# / and /mt, every real host of deploy/ at /mt and /), with its own summary
+# line, and the systemd units; each missing server is a failure
+hosts=1
+for t in apache2:apache2 lighttpd:lighttpd nginx:nginx-light fcgiwrap:fcgiwrap \
+    spawn-fcgi:spawn-fcgi tcpserver:ucspi-tcp xinetd:xinetd \
+    systemd-socket-activate:systemd systemd-analyze:systemd; do
+	command -v "${t%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${t%%:*}" ] || {
+		echo "FAIL - ${t%%:*} is not installed: run make deps (package ${t#*:})"
+		fail=$((fail + 1))
+		hosts=0
+	}
+done
+make -s cgi.fcgi >/dev/null 2>&1 || {
+	echo "FAIL - cannot build cgi.fcgi: the FastCGI tests need libfcgi-dev (make deps installs it)"
+	fail=$((fail + 1))
+}
+[ $hosts = 1 ] && suite "$NODE" tests/matrix.mjs --markdown tests/.build/matrix.md
+suite sh tests/systemd.sh
 # the slow tier: the page in headless Chromium through serve, lighttpd and
 # the Spin emulation, with its own summary line
 suite "$NODE" tests/browser.mjs

@@ -15,13 +15,17 @@ mkdir -p "$d"
 for f in deploy/systemd/*; do
 	sed "s|/usr/local/bin/|$PWD/|g" "$f" > "$d/$(basename "$f")"
 done
+pass=0
+fail=0
 for f in "$d"/*; do
 	u=$(basename "$f")
 	if out=$(cd "$d" && systemd-analyze verify --man=no "./$u" 2>&1) && [ -z "$out" ]; then
 		echo "ok - systemd: $u passes systemd-analyze verify"
+		pass=$((pass + 1))
 	else
 		printf '%s\n' "$out"
 		echo "FAIL - systemd: $u: systemd-analyze verify"
+		fail=$((fail + 1))
 	fi
 done
 for f in "$d"/*.service; do
@@ -30,7 +34,11 @@ for f in "$d"/*.service; do
 	    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 	if [ -n "$score" ] && awk "BEGIN { exit !($score <= $MAX) }"; then
 		echo "ok - systemd: $u rates $score (at most $MAX) in systemd-analyze security"
+		pass=$((pass + 1))
 	else
 		echo "FAIL - systemd: $u rates ${score:-nothing}, more than $MAX"
+		fail=$((fail + 1))
 	fi
 done
+echo "# systemd: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
