@@ -73,7 +73,7 @@ function answers(port, path) {
 const running = new Set();
 process.on("exit", () => { for (const p of running) { try { process.kill(-p.pid, "SIGKILL"); } catch { /* gone */ } } });
 async function server(name, cmd, port, path, env = {}) {
-  const p = spawn("sh", ["-c", `ulimit -n 16384; exec ${cmd}`], {
+  const p = spawn("sh", ["-c", `ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${cmd}`], {
     detached: true, stdio: ["pipe", "ignore", "ignore"], env: { ...process.env, ...env } });
   running.add(p);
   for (let i = 0; i < 150; i++) {
@@ -111,7 +111,7 @@ function ms(v) {
   return Number(m[1]) * { us: 0.001, ms: 1, s: 1000, m: 60000 }[m[2]];
 }
 function wrk(port, path, conns, secs = SECS) {
-  const r = sh(`ulimit -n 16384; wrk -t2 -c${conns} -d${secs}s --timeout 5s --latency http://127.0.0.1:${port}${path}`);
+  const r = sh(`ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; wrk -t2 -c${conns} -d${secs}s --timeout 5s --latency http://127.0.0.1:${port}${path}`);
   const rps = Number((/Requests\/sec:\s+([\d.]+)/.exec(r.out) || [])[1]);
   const p50 = ms((/^\s+50%\s+(\S+)/m.exec(r.out) || [])[1]);
   const p99 = ms((/^\s+99%\s+(\S+)/m.exec(r.out) || [])[1]);
@@ -300,7 +300,7 @@ goal("serve idle RSS (static)", `${fmt(serveIdle)} KiB`, "≤ 256 KiB", serveIdl
 // ---- 2. per-request servers ------------------------------------------------
 
 async function host(name, prefix, bin = B) {
-  const p = spawn("sh", ["-c", `ulimit -n 16384; exec ${node} tests/hosts.mjs ${name}`],
+  const p = spawn("sh", ["-c", `ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${node} tests/hosts.mjs ${name}`],
     { detached: true, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, MT_BIN: bin } });
   running.add(p);
   const port = await new Promise((res, rej) => {
@@ -393,9 +393,10 @@ if (!QUICK) {
 set output "${file}"
 set logscale x 2
 ${log ? "set logscale y" : ""}
+set termoption noenhanced
 set xlabel "connections"
 set ylabel "${ylabel}"
-set key outside right
+set key below
 set grid
 plot ${CONTENDERS.map(([n], i) => `"${dat}" index ${index} using 1:${i + 2} with linespoints title "${n}"`).join(", ")}
 `;
@@ -478,7 +479,7 @@ say();
 must(`cc -O2 -o ${B}/flood tests/bench/flood.c`);
 const fPort = await freePort();
 s = await server("serve", `${B}/serve -q -b 127.0.0.1 -p ${fPort} -T 30 ${B}/cgi`, fPort, "/api/time");
-const fl = spawn("sh", ["-c", `ulimit -n 16384; exec ${B}/flood ${fPort} ${QUICK ? 100 : 1000} ${QUICK ? 100 : 1000} ${QUICK ? 10 : 100}`], { stdio: ["ignore", "pipe", "inherit"] });
+const fl = spawn("sh", ["-c", `ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${B}/flood ${fPort} ${QUICK ? 100 : 1000} ${QUICK ? 100 : 1000} ${QUICK ? 10 : 100}`], { stdio: ["ignore", "pipe", "inherit"] });
 let floodOut = "", peak = 0;
 fl.stdout.on("data", (d) => { floodOut += d; });
 while (fl.exitCode === null) { peak = Math.max(peak, treeRss(s.pid)); await sleep(100); }
