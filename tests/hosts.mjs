@@ -20,6 +20,8 @@ const deploy = join(repo, "deploy");
 const bin = resolve(process.env.MT_BIN || repo);
 const [name, ...opts] = process.argv.slice(2);
 const atRoot = opts.includes("--root");
+// the servers live in /usr/sbin, which a non-login PATH may lack
+const env = { ...process.env, PATH: `${process.env.PATH || "/usr/bin:/bin"}:/usr/sbin:/sbin` };
 
 // ---- templating: the installed paths and default ports of deploy/ ------
 
@@ -191,7 +193,7 @@ const steps = HOSTS[name](R, port);
 const log = join(R, "host.log");
 for (const [argv, opt = {}] of steps) {
   const fd = (await import("node:fs")).openSync(log, "a");
-  const p = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", fd, fd], cwd: R });
+  const p = spawn(argv[0], argv.slice(1), { detached: true, stdio: ["ignore", fd, fd], cwd: R, env });
   p.on("error", (e) => {
     console.error(`hosts: ${argv[0]}: ${e.message}${e.code === "ENOENT" ? " (run make deps)" : ""}`);
     stop(1);

@@ -18,6 +18,8 @@ import { join, resolve } from "node:path";
 
 const repo = resolve(new URL("../..", import.meta.url).pathname);
 process.chdir(repo);
+// the servers live in /usr/sbin, which a non-login PATH may lack
+process.env.PATH = `${process.env.PATH || "/usr/bin:/bin"}:/usr/sbin:/sbin`;
 const QUICK = process.env.BENCH_QUICK === "1";
 const SECS = Number(process.env.BENCH_SECONDS || (QUICK ? 1 : 4));
 const ROUNDS = Number(process.env.BENCH_ROUNDS || (QUICK ? 1 : 3));
