@@ -94,6 +94,10 @@ tests/t_serve: tests/unit/t_serve.c tests/unit/report.h serve.c render.h
 tests/testcgi: tests/testcgi.c
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/testcgi.c
 
+# a static no-op CGI: the fastest program serve can run (tests/serve.mjs)
+tests/noop: tests/bench/noop.c
+	musl-gcc -std=c99 -Os -static -s -o $@ tests/bench/noop.c
+
 tests/activate: tests/activate.c
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/activate.c
 
@@ -124,7 +128,7 @@ tests/.build/jco/cgi.js: cgi.wasm
 	echo '{"type":"module"}' > tests/.build/jco/package.json
 
 TEST_BINS = tests/unit/t_render tests/unit/t_cgi tests/t_serve tests/cgi-san tests/serve-san \
-	tests/testcgi tests/activate tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve \
+	tests/testcgi tests/noop tests/activate tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve \
 	tests/cgi-names.wasm tests/.build/jco/cgi.js
 
 check: cgi serve cgi.wasm $(TEST_BINS)

@@ -64,6 +64,7 @@
 #define LINGER_S	2		/* seconds to drain a client after the last response */
 #define LINGER_BYTES	(2 * 1024 * 1024) /* bytes drained after the last response: a whole chunked body */
 #define KILL_GRACE_S	2		/* SIGTERM to SIGKILL for a late program */
+#define REAP_RECHECK_MS	20		/* a finished program not yet reaped: look again */
 #define TIMEOUT_MAX_S	3600		/* the highest -t and -T */
 #define CGI_HEAD_MAX	8192		/* bytes of a CGI header block: 502 */
 #define CGI_FIELDS_MAX	64		/* fields of a CGI header block: 502 */
@@ -1565,14 +1566,24 @@ prog_abandon(struct prog *p)
  * Reap every child that has exited: programs' leaders once their output
  * is closed (a leader whose output is still open stays a zombie, so its
  * group id stays ours), and orphans serve adopted as a subreaper or as
- * PID 1.
+ * PID 1. Called after SIGCHLD.
  */
 static void
 reap_all(void)
 {
 	siginfo_t si;
 	struct prog *p;
+	int	 i;
 
+	/*
+	 * Programs whose output is over first, each by its pid: the loop
+	 * below sees only the first zombie, which may be one kept for its
+	 * open output, and a finished program must not hold its slot
+	 * behind it (under load one always was, until -t).
+	 */
+	for (i = 0; i < opt.maxprogs; i++)
+		if (progs[i].pid != 0 && progs[i].out == -1)
+			prog_try_reap(&progs[i]);
 	for (;;) {
 		si.si_pid = 0;
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 ||
@@ -2517,6 +2528,14 @@ timers(void)
 		p = &progs[i];
 		if (p->pid == 0 || (p->kill_at == INT64_MAX))
 			continue;
+		/* output over, exit not yet seen: look again soon, whatever
+		 * SIGCHLD says (a finished program once held its slot to -t) */
+		if (p->out == -1 && !p->exited) {
+			prog_try_reap(p);
+			if (p->pid == 0)
+				continue;
+			NEXT(now + REAP_RECHECK_MS);
+		}
 		d = p->kill_at != 0 ? p->kill_at : p->deadline;
 		if (p->exited && p->out == -1)
 			continue;

@@ -1130,6 +1130,29 @@ test("a program that cannot be executed: 502, and the log says why", async () =>
   }
 });
 
+test("under load, a finished program gives its slot back at once, not at -t", async () => {
+  // 256 keep-alive clients for 3 s against -t 1, running a static no-op:
+  // a program whose output was over but whose exit serve had not yet seen
+  // used to keep its slot until -t ("ran out of time"), a few times a run
+  // (-q: no access log; wrk runs beside the test, which keeps reading
+  // serve's stderr: a log pipe left full would stall serve itself)
+  const s = startServe(["-q", "-t", "1"], { program: "tests/noop" });
+  try {
+    const port = await s.port;
+    const w = spawn("sh", ["-c", `ulimit -n 4096 2>/dev/null; exec wrk -t2 -c256 -d3s http://127.0.0.1:${port}/`]);
+    let out = "";
+    w.stdout.on("data", (d) => { out += d; });
+    const timer = setTimeout(() => w.kill("SIGKILL"), 15000);
+    const code = await new Promise((resolve) => { w.on("close", resolve); w.on("error", () => resolve(-1)); });
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`wrk exited ${code} (make deps installs wrk)`);
+    assert(/Requests\/sec/.test(out), `wrk: ${out}`);
+    await sleep(1500);
+    const late = s.log().toString().split("\n").filter((l) => /ran out of time/.test(l));
+    eq(late.length, 0, `programs held to -t: ${late.length}`);
+  } finally { await s.stop(); }
+});
+
 test("LISTEN_FDS naming something that is not a listening socket: refused at once", async () => {
   const r = spawnSync("sh", ["-c", `exec 3</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 exec ${SERVE} -q ${TESTCGI}`],
     { env: {}, timeout: 3000, killSignal: "SIGKILL" });
