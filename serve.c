@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <sys/types.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1607,15 +1608,35 @@ reap_all(void)
  * survives exec; caught ones do not), SIGKILL should serve die first
  * (PR_SET_PDEATHSIG), its pipes on 0 and 1, an empty signal mask last (no
  * signal can reach it before its exec but from serve). Only its own stack
- * and p->exec_errno are written; errno is shared with serve, but only a
- * failure sets it, and then this process ends.
+ * and p->exec_errno are written (errno is serve's: see exec_raw).
  */
+/*
+ * execve(2) that returns -errno itself. The child shares serve's memory
+ * and thread pointer, so errno is serve's, which serve may set while the
+ * child reads it (a failed exec was seen reported as some other error).
+ * x86-64 makes the call directly; elsewhere errno, with that small race.
+ */
+static long
+exec_raw(const char *path, char *const argv[], char *const envp[])
+{
+#if defined(__x86_64__) && defined(__linux__)
+	long	 r;
+
+	__asm__ volatile ("syscall" : "=a" (r) : "0" ((long)SYS_execve),
+	    "D" (path), "S" (argv), "d" (envp) : "rcx", "r11", "memory");
+	return r;
+#else
+	return execve(path, argv, envp) == -1 ? -(long)errno : 0;
+#endif
+}
+
 static int
 child_main(void *arg)
 {
 	struct prog *p = arg;
 	struct sigaction sa;
 	sigset_t none;
+	long	 r;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -1626,9 +1647,10 @@ child_main(void *arg)
 	    dup2(p->child_out, STDOUT_FILENO) != -1) {
 		sigemptyset(&none);
 		(void)sigprocmask(SIG_SETMASK, &none, NULL);
-		execve(prog_argv[0], prog_argv, p->mem->env.v);
-	}
-	p->exec_errno = errno;
+		r = exec_raw(prog_argv[0], prog_argv, p->mem->env.v);
+	} else
+		r = -(long)errno;
+	p->exec_errno = (int)-r;
 	_exit(127);
 }
 
