@@ -10,7 +10,9 @@
 set -eu
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-BASE=docker.io/library/debian:bookworm-slim
+# podman import names it localhost/debian:bookworm-slim; FROM debian:bookworm-slim
+# finds it there with --pull=never
+BASE=localhost/debian:bookworm-slim
 
 missing=
 for p in podman buildah runc catatonit debootstrap; do

@@ -24,7 +24,7 @@ done_() { echo "# images: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $
 for t in podman buildah runc; do
 	command -v $t >/dev/null 2>&1 || { no "$t is not installed: run make deps"; done_; }
 done
-$P image exists docker.io/library/debian:bookworm-slim ||
+$P image exists localhost/debian:bookworm-slim ||
     { no "no local debian:bookworm-slim base image: run make deps (tests/image-deps.sh)"; done_; }
 mkdir -p $T
 make -s cgi.wasm
@@ -148,6 +148,7 @@ if tests/node_modules/.bin/jco new $T/image.wasm --wasi-command -o $T/image.comp
 	echo '{"type":"module"}' > $T/jco/package.json
 	MODE=once $NODE tests/jco-run.mjs $T/jco/cgi.js > $T/jco.json 2> $T/jco.err
 	check "the image's module under jco's preview1 adapter prints the time (MODE=once)" valid_json $T/jco.json
+	rm -f $T/spin.port
 	$NODE tests/spin.mjs --component $T/jco --route "/mt/..." > $T/spin.port 2>$T/spin.err &
 	spid=$!
 	i=0

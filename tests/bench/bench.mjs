@@ -165,7 +165,7 @@ must(`cd tests/bench/reference && CGO_ENABLED=0 GOOS=linux GOCACHE=${B}/go/cache
 // scratch image, and a scratch image holding only the static no-op
 const BUD = "buildah --storage-driver vfs bud --isolation chroot --pull=never --network host -q";
 const P = "podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs";
-if (sh(`${P} image exists docker.io/library/debian:bookworm-slim`).code !== 0) {
+if (sh(`${P} image exists localhost/debian:bookworm-slim`).code !== 0) {
   console.error("bench: no local debian:bookworm-slim: run make deps (tests/image-deps.sh)");
   process.exit(1);
 }
