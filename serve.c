@@ -1567,24 +1567,16 @@ prog_abandon(struct prog *p)
  * Reap every child that has exited: programs' leaders once their output
  * is closed (a leader whose output is still open stays a zombie, so its
  * group id stays ours), and orphans serve adopted as a subreaper or as
- * PID 1. Called after SIGCHLD.
+ * PID 1. Called after SIGCHLD. waitid shows only the first zombie, which
+ * may be one kept for its output: a finished program behind it is
+ * timers()' to reap.
  */
 static void
 reap_all(void)
 {
 	siginfo_t si;
 	struct prog *p;
-	int	 i;
 
-	/*
-	 * Programs whose output is over first, each by its pid: the loop
-	 * below sees only the first zombie, which may be one kept for its
-	 * open output, and a finished program must not hold its slot
-	 * behind it (under load one always was, until -t).
-	 */
-	for (i = 0; i < opt.maxprogs; i++)
-		if (progs[i].pid != 0 && progs[i].out == -1)
-			prog_try_reap(&progs[i]);
 	for (;;) {
 		si.si_pid = 0;
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 ||

@@ -143,12 +143,11 @@ function freePort() {
   });
 }
 
-function answers(port, path) {
+function answers(port) {
   return new Promise((res) => {
     const s = net.connect(port, "127.0.0.1");
     s.on("connect", () => { s.destroy(); res(true); });
     s.on("error", () => res(false));
-    if (path) s.setTimeout(500, () => { s.destroy(); res(false); });
   });
 }
 

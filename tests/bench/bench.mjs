@@ -326,7 +326,7 @@ const CONTENDERS = [
   ["serve + static no-op (floor)", async () => { const p = await freePort(); const x = await server("noop", `${B}/serve -q -b 127.0.0.1 -p ${p} ${B}/noop`, p, "/api/time"); return { ...x, page: "/" }; }],
 ];
 const res = {};	// name -> conns -> { rps: [], p50: [], p99: [], rss: [], note }
-for (const [name, start] of CONTENDERS) {
+for (const [name] of CONTENDERS) {
   res[name] = {};
   for (const c of CONNS) res[name][c] = { rps: [], p50: [], p99: [], rss: [], note: "" };
 }
