@@ -1144,6 +1144,10 @@ struct prog {
 	struct frame	 fr;
 	struct slotmem	*mem;		/* made on the slot's first use, kept */
 	int		 child_in, child_out;	/* the program's stdin and stdout */
+	int		 res_in, res_out;	/* reserved low descriptors; -1: none */
+	int		 res_held;	/* pipe ends serve keeps on them: 0-2 */
+	int		 cut;		/* the child copies descriptors below */
+	int		 shares;	/* the child still shares serve's table */
 	volatile int	 exec_errno;	/* set by a child whose execve failed */
 };
 
@@ -1198,6 +1202,7 @@ static struct prog *progs;
 static int	 nrunning;
 static struct conn *qhead, *qtail;
 static int	 stopping;
+static int	 nres_held;		/* slots whose res_held is not 0 */
 static int	 reap_blocked;		/* reap_all stopped at a kept zombie */
 static int64_t	 stop_by, accept_paused_until;
 
@@ -1489,11 +1494,13 @@ prog_signal(struct prog *p, int sig)
 }
 
 static void start_queued(void);
+static void prog_own_fds(struct prog *, int);
 
 /* The slot's program has ended and its output is closed: free it. */
 static void
 prog_release(struct prog *p)
 {
+	prog_own_fds(p, 1);
 	if (p->in != -1)
 		close(p->in);
 	if (p->c != NULL)
@@ -1595,33 +1602,64 @@ reap_all(void)
 }
 
 /*
- * The program's first steps, on its slot's stack, sharing serve's memory
- * until execve: its own process group, default SIGPIPE (an ignored signal
- * survives exec; caught ones do not), SIGKILL should serve die first
- * (PR_SET_PDEATHSIG), its pipes on 0 and 1, an empty signal mask last (no
- * signal can reach it before its exec but from serve). Only its own stack
- * and p->exec_errno are written (errno is serve's: see exec_raw).
- */
-/*
- * execve(2) that returns -errno itself. The child shares serve's memory
- * and thread pointer, so errno is serve's, which serve may set while the
- * child reads it (a failed exec was seen reported as some other error).
- * x86-64 makes the call directly; elsewhere errno, with that small race.
+ * A system call that returns -errno itself, for the child: it shares
+ * serve's memory and thread pointer, so errno is serve's, which serve may
+ * set while the child reads it (a failed exec was seen reported as some
+ * other error). x86-64 makes the call directly; elsewhere errno, with
+ * that small race.
  */
 static long
-exec_raw(const char *path, char *const argv[], char *const envp[])
+sys3(long nr, long a, long b, long c)
 {
 #if defined(__x86_64__) && defined(__linux__)
 	long	 r;
 
-	__asm__ volatile ("syscall" : "=a" (r) : "0" ((long)SYS_execve),
-	    "D" (path), "S" (argv), "d" (envp) : "rcx", "r11", "memory");
+	__asm__ volatile ("syscall" : "=a" (r) : "0" (nr), "D" (a), "S" (b),
+	    "d" (c) : "rcx", "r11", "memory");
 	return r;
 #else
-	return execve(path, argv, envp) == -1 ? -(long)errno : 0;
+	long	 r = syscall(nr, a, b, c);
+
+	return r == -1 ? -(long)errno : r;
 #endif
 }
 
+#ifndef SYS_close_range
+#define SYS_close_range	436
+#endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE	(1U << 1)
+#endif
+
+/*
+ * The child's own descriptor table, when it was started sharing serve's:
+ * a copy of the descriptors below p->cut only (close_range(2) with
+ * CLOSE_RANGE_UNSHARE), where serve put its pipe ends. Copying serve's
+ * whole table, and closing all of it again at execve, cost the kernel
+ * time in proportion to serve's open connections: a third of the machine
+ * at 1,024 of them. Returns 0 or -errno.
+ */
+static long
+child_unshare(struct prog *p)
+{
+	long	 r;
+
+	if (p->cut == 0)
+		return 0;	/* started with a copy */
+	r = sys3(SYS_close_range, p->cut, (long)~0U, CLOSE_RANGE_UNSHARE);
+	if (r == 0)
+		__atomic_store_n(&p->shares, 0, __ATOMIC_RELEASE);
+	return r;
+}
+
+/*
+ * The program's first steps, on its slot's stack, sharing serve's memory
+ * until execve: its own descriptor table, its own process group, default
+ * SIGPIPE (an ignored signal survives exec; caught ones do not), SIGKILL
+ * should serve die first (PR_SET_PDEATHSIG), its pipes on 0 and 1, an
+ * empty signal mask last (no signal can reach it before its exec but from
+ * serve). Only its own stack and p's shares and exec_errno are written.
+ */
 static int
 child_main(void *arg)
 {
@@ -1630,18 +1668,20 @@ child_main(void *arg)
 	sigset_t none;
 	long	 r;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	(void)sigaction(SIGPIPE, &sa, NULL);
-	(void)setpgid(0, 0);
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (dup2(p->child_in, STDIN_FILENO) != -1 &&
-	    dup2(p->child_out, STDOUT_FILENO) != -1) {
-		sigemptyset(&none);
-		(void)sigprocmask(SIG_SETMASK, &none, NULL);
-		r = exec_raw(prog_argv[0], prog_argv, p->mem->env.v);
-	} else
-		r = -(long)errno;
+	if ((r = child_unshare(p)) == 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		(void)sigaction(SIGPIPE, &sa, NULL);
+		(void)setpgid(0, 0);
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if ((r = sys3(SYS_dup3, p->child_in, STDIN_FILENO, 0)) >= 0 &&
+		    (r = sys3(SYS_dup3, p->child_out, STDOUT_FILENO, 0)) >= 0) {
+			sigemptyset(&none);
+			(void)sigprocmask(SIG_SETMASK, &none, NULL);
+			r = sys3(SYS_execve, (long)prog_argv[0], (long)prog_argv,
+			    (long)p->mem->env.v);
+		}
+	}
 	p->exec_errno = (int)-r;
 	_exit(127);
 }
@@ -1651,18 +1691,46 @@ child_main(void *arg)
  * stdout out. clone(2) with CLONE_VM and without CLONE_VFORK: no copy of
  * serve's memory, and unlike vfork or posix_spawn serve is not held until
  * the execve, which runs on another core while the loop goes on (about a
- * third more requests a second on two cores). The child gets its own copy
- * of the descriptor table, so serve closes its ends at once. Returns the
- * pid, or -1 with errno; a failed execve shows later, in p->exec_errno.
+ * third more requests a second on two cores). With the slot's reserved
+ * descriptors the child shares serve's descriptor table too (CLONE_FILES)
+ * until it has copied the few it needs (child_unshare); serve keeps in
+ * and out open until then (prog_own_fds). Returns the pid, or -1 with
+ * errno; a failed execve shows later, in p->exec_errno.
  */
 static pid_t
 spawn(struct prog *p, int in, int out)
 {
+	int	 flags = CLONE_VM | SIGCHLD;
+
 	p->child_in = in;
 	p->child_out = out;
 	p->exec_errno = 0;
-	return clone(child_main, p->mem->stack + sizeof(p->mem->stack),
-	    CLONE_VM | SIGCHLD, p);
+	p->cut = 0;
+	if (p->res_out != -1) {
+		p->cut = (in > out ? in : out) + 1;
+		flags |= CLONE_FILES;
+	}
+	p->shares = p->cut != 0;
+	return clone(child_main, p->mem->stack + sizeof(p->mem->stack), flags,
+	    p);
+}
+
+/*
+ * Serve's copies of the program's pipe ends, on the slot's reserved
+ * descriptors, back to /dev/null once the child has its own table (or
+ * has ended: force). Until then they keep the program's stdout open.
+ */
+static void
+prog_own_fds(struct prog *p, int force)
+{
+	if (p->res_out == -1 || p->res_held == 0 ||
+	    (!force && __atomic_load_n(&p->shares, __ATOMIC_ACQUIRE)))
+		return;
+	(void)dup3(devnull, p->res_out, O_CLOEXEC);
+	if (p->res_held == 2)
+		(void)dup3(devnull, p->res_in, O_CLOEXEC);
+	p->res_held = 0;
+	nres_held--;
 }
 
 /* errno of a failed start: serve's own shortage (503) or the program's (502). */
@@ -1671,6 +1739,21 @@ spawn_status(int e)
 {
 	return e == EMFILE || e == ENFILE || e == ENOMEM || e == EAGAIN ||
 	    e == ENOBUFS ? S_UNAVAILABLE : S_BAD_GATEWAY;
+}
+
+/*
+ * Move a pipe end the child will take onto reserved descriptor res
+ * (cloexec, as every descriptor of serve's). Returns res, or -1.
+ */
+static int
+onto(int fd, int res)
+{
+	if (dup3(fd, res, O_CLOEXEC) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return res;
 }
 
 /*
@@ -1694,11 +1777,30 @@ prog_spawn(struct prog *p, int body)
 		close(outp[1]);
 		return S_UNAVAILABLE;
 	}
+	if (p->res_out != -1) {
+		outp[1] = onto(outp[1], p->res_out);
+		if (inp[0] != -1)
+			inp[0] = onto(inp[0], p->res_in);
+		p->res_held = inp[0] != -1 ? 2 : 1;
+		nres_held++;
+		if (outp[1] == -1 || (body && inp[0] == -1)) {
+			err = errno;
+			prog_own_fds(p, 1);
+			close(outp[0]);
+			if (inp[1] != -1)
+				close(inp[1]);
+			logmsg("dup3: ", strerror(err), NULL);
+			return S_UNAVAILABLE;
+		}
+	}
 	p->pid = spawn(p, body ? inp[0] : devnull, outp[1]);
 	err = errno;
-	close(outp[1]);
-	if (inp[0] != -1)
-		close(inp[0]);
+	if (p->res_out == -1) {
+		close(outp[1]);	/* the child has its own copy */
+		if (inp[0] != -1)
+			close(inp[0]);
+	} else if (p->pid == -1)
+		prog_own_fds(p, 1);
 	if (p->pid == -1) {
 		p->pid = 0;
 		close(outp[0]);
@@ -2713,6 +2815,8 @@ serve_loop(void)
 			got_chld = 0;
 			reap_all();
 		}
+		for (k = 0; nres_held > 0 && k < opt.maxprogs; k++)
+			prog_own_fds(&progs[k], progs[k].exited);
 		if (got_term && !stopping)
 			begin_stop();
 		next = timers();
@@ -3000,8 +3104,9 @@ same_file(int a, int b)
 
 /*
  * Descriptors: serve's own soft limit raised to the hard one (poll has no
- * FD_SETSIZE), and -C by default what is left after FD_RESERVE and two
- * pipes for each of -c programs.
+ * FD_SETSIZE), and -C by default what is left after FD_RESERVE and four
+ * for each of -c programs (its two pipes' ends at serve and, reserved,
+ * at the child: reserve_fds).
  */
 static void
 size_limits(int conns_given)
@@ -3017,8 +3122,38 @@ size_limits(int conns_given)
 	if (conns_given)
 		return;
 	room = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
-	    (long)rl.rlim_cur - FD_RESERVE - 2L * opt.maxprogs : CONNS_MAX;
+	    (long)rl.rlim_cur - FD_RESERVE - 4L * opt.maxprogs : CONNS_MAX;
 	opt.maxconns = room < 1 ? 1 : room > CONNS_MAX ? CONNS_MAX : (int)room;
+}
+
+/*
+ * Two low descriptors for each program slot, /dev/null until a program's
+ * pipe ends are put there (prog_spawn), so that its child copies only the
+ * descriptors below them (child_unshare): when the limit leaves room for
+ * them and a connection, and the kernel has close_range(2) with
+ * CLOSE_RANGE_UNSHARE (Linux 5.9) and lets serve call it. Otherwise, or
+ * if the descriptors run out here, none: each child copies serve's table.
+ */
+static void
+reserve_fds(void)
+{
+	struct rlimit rl;
+	int	 i, ok = 1;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < FD_RESERVE + 4 * (rlim_t)opt.maxprogs + 1) ||
+	    sys3(SYS_close_range, (long)~0U, (long)~0U, CLOSE_RANGE_UNSHARE) != 0)
+		return;
+	for (i = 0; i < opt.maxprogs && ok; i++)
+		ok = (progs[i].res_in = fcntl(devnull, F_DUPFD_CLOEXEC, 0)) != -1 &&
+		    (progs[i].res_out = fcntl(devnull, F_DUPFD_CLOEXEC, 0)) != -1;
+	for (i = 0; i < opt.maxprogs && !ok; i++) {
+		if (progs[i].res_in != -1)
+			close(progs[i].res_in);
+		if (progs[i].res_out != -1)
+			close(progs[i].res_out);
+		progs[i].res_in = progs[i].res_out = -1;
+	}
 }
 
 /*
@@ -3145,7 +3280,9 @@ setup(int conns_given)
 	    sizeof(*conns))) == NULL)
 		die(1, errno, "out of memory", NULL, NULL);
 	for (i = 0; i < opt.maxprogs; i++)
-		progs[i].out = progs[i].in = -1;
+		progs[i].out = progs[i].in = progs[i].res_in =
+		    progs[i].res_out = -1;
+	reserve_fds();
 	now = now_ms();
 }
 

@@ -783,6 +783,12 @@ test("1,000 idle connections: requests from another client are answered, at unde
       const r = await one(port, get("/lf"), { timeout: 3000 });
       eq(r.status, 200, `request ${i} beside 1,000 idle connections`);
     }
+    // the program copies only the descriptors it needs of serve's 1,000+
+    const r = await one(port, "POST /env HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    eq(r.status, 200, "a request with a body beside 1,000 idle connections");
+    const { fds, bodyLen } = envOf(r.body);
+    eq(fds.join(","), "0,1,2", "descriptors the CGI inherited");
+    eq(bodyLen, 5, "body bytes the CGI read");
     // the sanitizers' allocator pads every allocation: a looser bound there
     const bound = /san/.test(SERVE) ? 4096 : 1024;
     assert(grew < bound, `1,000 idle connections grew serve by ${grew} KiB`);
