@@ -317,13 +317,14 @@ copyFileSync(join(B, "cgi"), join(B, "www/cgi-bin/mt"));
 sh(`chmod 755 ${B}/www/cgi-bin/mt ${B}/www ${B}/www/cgi-bin`);
 const CONTENDERS = [
   ["serve + cgi", async () => { const p = await freePort(); const x = await server("serve", `${B}/serve -q -b 127.0.0.1 -p ${p} ${B}/cgi`, p, "/api/time"); return { ...x, page: "/" }; }],
+  // the floor right after serve + cgi: the two of each ratio a moment apart
+  ["serve + static no-op (floor)", async () => { const p = await freePort(); const x = await server("noop", `${B}/serve -q -b 127.0.0.1 -p ${p} ${B}/noop`, p, "/api/time"); return { ...x, page: "/" }; }],
   ["lighttpd mod_cgi", () => host("lighttpd", "/mt")],
   ["Apache mod_cgid", () => host("apache", "/mt")],
   ["nginx + fcgiwrap", () => host("nginx-fcgiwrap", "/mt")],
   ["busybox httpd", async () => { const p = await freePort(); const x = await server("busybox", `busybox httpd -f -p 127.0.0.1:${p} -h ${B}/www`, p, "/cgi-bin/mt/api/time"); return { ...x, page: "/cgi-bin/mt/" }; }],
   ["mini_httpd", async () => { const p = await freePort(); const x = await server("mini_httpd", `mini_httpd -D -h 127.0.0.1 -p ${p} -d ${B}/www -c 'cgi-bin/*' -l /dev/null`, p, "/cgi-bin/mt/api/time"); return { ...x, page: "/cgi-bin/mt/" }; }],
   ["tcpserver + serve -i", () => host("tcpserver", "")],
-  ["serve + static no-op (floor)", async () => { const p = await freePort(); const x = await server("noop", `${B}/serve -q -b 127.0.0.1 -p ${p} ${B}/noop`, p, "/api/time"); return { ...x, page: "/" }; }],
 ];
 const res = {};	// name -> conns -> { rps: [], p50: [], p99: [], rss: [], note }
 for (const [name] of CONTENDERS) {
