@@ -11,12 +11,13 @@
  *
  *	make fuzz && tests/fuzz/fuzz_cgi -max_total_time=60 tests/fuzz/seeds
  */
-#include <stdio.h>
-#include <stdlib.h>
-
+/* cgi.c first: its feature macros (syscall(2)) must come before any header */
 #define main cgi_main
 #include "../../cgi.c"
 #undef main
+
+#include <stdio.h>
+#include <stdlib.h>
 
 static const int64_t clocks[] = { 0, -1, 1764165668, 2147483648LL,
     4107542400LL, 253402300800LL, INT64_MAX, INT64_MIN, -62135596800LL };
