@@ -1198,7 +1198,9 @@ static int64_t	 now;			/* ms, CLOCK_MONOTONIC, once a turn */
 static int	 lfd[LISTEN_MAX], nl;
 static struct conn **conns;		/* -C + ACCEPT_BURST: closed ones wait for sweep */
 static int	 nconns, nlive;
+static int	 ndead;			/* closed this turn: sweep() frees them */
 static struct prog *progs;
+static int	 nslots;		/* progs[nslots] on are free: loops stop there */
 static int	 nrunning;
 static struct conn *qhead, *qtail;
 static int	 stopping;
@@ -1405,7 +1407,7 @@ prog_of(pid_t pid)
 {
 	int	 i;
 
-	for (i = 0; i < opt.maxprogs; i++)
+	for (i = 0; i < nslots; i++)
 		if (progs[i].pid == pid)
 			return &progs[i];
 	return NULL;
@@ -1507,6 +1509,8 @@ prog_release(struct prog *p)
 		p->c->p = NULL;
 	p->in = -1;
 	p->pid = 0;
+	while (nslots > 0 && progs[nslots - 1].pid == 0)
+		nslots--;
 	p->gen++;
 	if (reap_blocked) {
 		reap_blocked = 0;
@@ -1812,6 +1816,8 @@ prog_spawn(struct prog *p, int body)
 	}
 	p->out = outp[0];
 	p->in = inp[1];
+	if (p - progs >= nslots)
+		nslots = (int)(p - progs) + 1;
 	/* fresh pipe ends have no other status flags */
 	(void)fcntl(p->out, F_SETFL, O_NONBLOCK);
 	if (p->in != -1)
@@ -2130,6 +2136,7 @@ conn_close(struct conn *c)
 	free(c->pend);
 	c->pend = NULL;
 	c->st = CS_DEAD;
+	ndead++;
 	nlive--;
 }
 
@@ -2561,6 +2568,9 @@ sweep(void)
 {
 	int	 i;
 
+	if (ndead == 0)
+		return;
+	ndead = 0;
 	for (i = 0; i < nconns; )
 		if (conns[i]->st == CS_DEAD) {
 			free(conns[i]);
@@ -2640,7 +2650,7 @@ timers(void)
 	int	 i;
 
 #define NEXT(t)	do { if ((t) != 0 && (next == 0 || (t) < next)) next = (t); } while (0)
-	for (i = 0; i < opt.maxprogs; i++) {
+	for (i = 0; i < nslots; i++) {
 		p = &progs[i];
 		if (p->pid == 0 || (p->kill_at == INT64_MAX))
 			continue;
@@ -2733,7 +2743,7 @@ poll_set(struct pollfd *pfd, struct owner *own)
 		if (c->plen > c->poff && c->in != c->out)
 			watch(pfd, own, &n, c->out, POLLOUT, R_CONN_OUT, c, 0);
 	}
-	for (i = 0; i < opt.maxprogs; i++) {
+	for (i = 0; i < nslots; i++) {
 		p = &progs[i];
 		if (p->pid == 0)
 			continue;
@@ -2815,8 +2825,9 @@ serve_loop(void)
 			got_chld = 0;
 			reap_all();
 		}
-		for (k = 0; nres_held > 0 && k < opt.maxprogs; k++)
-			prog_own_fds(&progs[k], progs[k].exited);
+		for (k = 0; nres_held > 0 && k < nslots; k++)
+			if (progs[k].res_held != 0)
+				prog_own_fds(&progs[k], progs[k].exited);
 		if (got_term && !stopping)
 			begin_stop();
 		next = timers();
@@ -2829,7 +2840,7 @@ serve_loop(void)
 			    NULL);
 			for (k = 0; k < nconns; k++)
 				conn_close(conns[k]);
-			for (k = 0; k < opt.maxprogs; k++)
+			for (k = 0; k < nslots; k++)
 				if (progs[k].pid != 0)
 					prog_signal(&progs[k], SIGKILL);
 			break;
