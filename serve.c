@@ -1145,7 +1145,7 @@ struct prog {
 	struct slotmem	*mem;		/* made on the slot's first use, kept */
 	int		 child_in, child_out;	/* the program's stdin and stdout */
 	int		 res_in, res_out;	/* reserved low descriptors; -1: none */
-	int		 res_held;	/* pipe ends serve keeps on them: 0-2 */
+	int		 held;		/* serve still has child_in and child_out */
 	int		 cut;		/* the child copies descriptors below */
 	int		 shares;	/* the child still shares serve's table */
 	volatile int	 exec_errno;	/* set by a child whose execve failed */
@@ -1204,7 +1204,7 @@ static int	 nslots;		/* progs[nslots] on are free: loops stop there */
 static int	 nrunning;
 static struct conn *qhead, *qtail;
 static int	 stopping;
-static int	 nres_held;		/* slots whose res_held is not 0 */
+static int	 nheld;			/* slots whose held is set */
 static int	 reap_blocked;		/* reap_all stopped at a kept zombie */
 static int64_t	 stop_by, accept_paused_until;
 
@@ -1691,27 +1691,26 @@ child_main(void *arg)
 }
 
 /*
- * Start p's program with the environment in p->mem and its stdin in and
- * stdout out. clone(2) with CLONE_VM and without CLONE_VFORK: no copy of
- * serve's memory, and unlike vfork or posix_spawn serve is not held until
- * the execve, which runs on another core while the loop goes on (about a
- * third more requests a second on two cores). With the slot's reserved
- * descriptors the child shares serve's descriptor table too (CLONE_FILES)
- * until it has copied the few it needs (child_unshare); serve keeps in
- * and out open until then (prog_own_fds). Returns the pid, or -1 with
- * errno; a failed execve shows later, in p->exec_errno.
+ * Start p's program with the environment in p->mem and p->child_in and
+ * p->child_out as its stdin and stdout. clone(2) with CLONE_VM and without
+ * CLONE_VFORK: no copy of serve's memory, and unlike vfork or posix_spawn
+ * serve is not held until the execve, which runs on another core while
+ * the loop goes on (about a third more requests a second on two cores).
+ * With the slot's reserved descriptors the child shares serve's
+ * descriptor table too (CLONE_FILES) until it has copied the few it needs
+ * (child_unshare). Returns the pid, or -1 with errno; a failed execve
+ * shows later, in p->exec_errno.
  */
 static pid_t
-spawn(struct prog *p, int in, int out)
+spawn(struct prog *p)
 {
 	int	 flags = CLONE_VM | SIGCHLD;
 
-	p->child_in = in;
-	p->child_out = out;
 	p->exec_errno = 0;
 	p->cut = 0;
 	if (p->res_out != -1) {
-		p->cut = (in > out ? in : out) + 1;
+		p->cut = (p->child_in > p->child_out ? p->child_in :
+		    p->child_out) + 1;
 		flags |= CLONE_FILES;
 	}
 	p->shares = p->cut != 0;
@@ -1720,21 +1719,28 @@ spawn(struct prog *p, int in, int out)
 }
 
 /*
- * Serve's copies of the program's pipe ends, on the slot's reserved
- * descriptors, back to /dev/null once the child has its own table (or
- * has ended: force). Until then they keep the program's stdout open.
+ * Let go of serve's copies of the program's pipe ends once the child has
+ * its own (at once for a child that copied serve's whole table; or when
+ * it has ended: force): closed, or on the reserved descriptors back to
+ * /dev/null. Until then they keep the program's stdout open.
  */
 static void
 prog_own_fds(struct prog *p, int force)
 {
-	if (p->res_out == -1 || p->res_held == 0 ||
-	    (!force && __atomic_load_n(&p->shares, __ATOMIC_ACQUIRE)))
+	if (!p->held || (!force && __atomic_load_n(&p->shares,
+	    __ATOMIC_ACQUIRE)))
 		return;
-	(void)dup3(devnull, p->res_out, O_CLOEXEC);
-	if (p->res_held == 2)
-		(void)dup3(devnull, p->res_in, O_CLOEXEC);
-	p->res_held = 0;
-	nres_held--;
+	if (p->res_out != -1) {
+		(void)dup3(devnull, p->res_out, O_CLOEXEC);
+		if (p->child_in != devnull)
+			(void)dup3(devnull, p->res_in, O_CLOEXEC);
+	} else {
+		close(p->child_out);
+		if (p->child_in != devnull)
+			close(p->child_in);
+	}
+	p->held = 0;
+	nheld--;
 }
 
 /* errno of a failed start: serve's own shortage (503) or the program's (502). */
@@ -1747,29 +1753,31 @@ spawn_status(int e)
 
 /*
  * Move a pipe end the child will take onto reserved descriptor res
- * (cloexec, as every descriptor of serve's). Returns res, or -1.
+ * (cloexec, as every descriptor of serve's). Returns res, or -1 with fd
+ * closed and res still /dev/null.
  */
 static int
 onto(int fd, int res)
 {
-	if (dup3(fd, res, O_CLOEXEC) == -1) {
-		close(fd);
-		return -1;
-	}
+	int	 r = dup3(fd, res, O_CLOEXEC), e = errno;
+
 	close(fd);
-	return res;
+	errno = e;
+	return r;
 }
 
 /*
- * Give the program its pipes (stdin only for a body; /dev/null without)
- * and start it. Returns 0, or 503 for serve's own shortage (a pipe or a
- * process it could not have), logged. A program that cannot be executed
- * shows later, through p->exec_errno (prog_bad).
+ * Give the program its pipes (stdin only for a body; /dev/null without),
+ * on the slot's reserved descriptors if it has them, and start it.
+ * Returns 0, or 503 for serve's own shortage (a pipe or a process it
+ * could not have), logged. A program that cannot be executed shows
+ * later, through p->exec_errno (prog_bad).
  */
 static int
 prog_spawn(struct prog *p, int body)
 {
 	int	 outp[2], inp[2] = { -1, -1 }, err;
+	const char *call = "clone";
 
 	if (pipe2(outp, O_CLOEXEC) == -1) {
 		logmsg("pipe: ", strerror(errno), NULL);
@@ -1781,37 +1789,29 @@ prog_spawn(struct prog *p, int body)
 		close(outp[1]);
 		return S_UNAVAILABLE;
 	}
+	p->child_out = outp[1];
+	p->child_in = body ? inp[0] : devnull;
+	p->held = 1;
+	nheld++;
 	if (p->res_out != -1) {
-		outp[1] = onto(outp[1], p->res_out);
-		if (inp[0] != -1)
-			inp[0] = onto(inp[0], p->res_in);
-		p->res_held = inp[0] != -1 ? 2 : 1;
-		nres_held++;
-		if (outp[1] == -1 || (body && inp[0] == -1)) {
-			err = errno;
-			prog_own_fds(p, 1);
-			close(outp[0]);
-			if (inp[1] != -1)
-				close(inp[1]);
-			logmsg("dup3: ", strerror(err), NULL);
-			return S_UNAVAILABLE;
-		}
+		p->child_out = onto(p->child_out, p->res_out);
+		if (body)
+			p->child_in = onto(p->child_in, p->res_in);
 	}
-	p->pid = spawn(p, body ? inp[0] : devnull, outp[1]);
+	if (p->child_out == -1 || p->child_in == -1) {
+		call = "dup3";
+		p->pid = -1;
+	} else
+		p->pid = spawn(p);
 	err = errno;
-	if (p->res_out == -1) {
-		close(outp[1]);	/* the child has its own copy */
-		if (inp[0] != -1)
-			close(inp[0]);
-	} else if (p->pid == -1)
-		prog_own_fds(p, 1);
+	prog_own_fds(p, p->pid == -1);
 	if (p->pid == -1) {
 		p->pid = 0;
 		close(outp[0]);
 		if (inp[1] != -1)
 			close(inp[1]);
 		logmsg("cannot start a process for ", prog_argv[0], NULL);
-		logmsg("clone: ", strerror(err), NULL);
+		logmsg(call, ": ", strerror(err));
 		return S_UNAVAILABLE;
 	}
 	p->out = outp[0];
@@ -2825,8 +2825,8 @@ serve_loop(void)
 			got_chld = 0;
 			reap_all();
 		}
-		for (k = 0; nres_held > 0 && k < nslots; k++)
-			if (progs[k].res_held != 0)
+		for (k = 0; nheld > 0 && k < nslots; k++)
+			if (progs[k].held)
 				prog_own_fds(&progs[k], progs[k].exited);
 		if (got_term && !stopping)
 			begin_stop();
@@ -3114,10 +3114,22 @@ same_file(int a, int b)
 }
 
 /*
+ * The descriptors the soft limit leaves for connections after FD_RESERVE
+ * and four for each of -c programs (its two pipes' ends at serve and,
+ * reserved, at the child: reserve_fds); CONNS_MAX without a limit.
+ */
+static long
+fd_room(void)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
+	    (long)rl.rlim_cur - FD_RESERVE - 4L * opt.maxprogs : CONNS_MAX;
+}
+
+/*
  * Descriptors: serve's own soft limit raised to the hard one (poll has no
- * FD_SETSIZE), and -C by default what is left after FD_RESERVE and four
- * for each of -c programs (its two pipes' ends at serve and, reserved,
- * at the child: reserve_fds).
+ * FD_SETSIZE), and -C by default fd_room().
  */
 static void
 size_limits(int conns_given)
@@ -3132,8 +3144,7 @@ size_limits(int conns_given)
 	}
 	if (conns_given)
 		return;
-	room = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ?
-	    (long)rl.rlim_cur - FD_RESERVE - 4L * opt.maxprogs : CONNS_MAX;
+	room = fd_room();
 	opt.maxconns = room < 1 ? 1 : room > CONNS_MAX ? CONNS_MAX : (int)room;
 }
 
@@ -3148,11 +3159,9 @@ size_limits(int conns_given)
 static void
 reserve_fds(void)
 {
-	struct rlimit rl;
 	int	 i, ok = 1;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < FD_RESERVE + 4 * (rlim_t)opt.maxprogs + 1) ||
+	if (fd_room() < 1 ||
 	    sys3(SYS_close_range, (long)~0U, (long)~0U, CLOSE_RANGE_UNSHARE) != 0)
 		return;
 	for (i = 0; i < opt.maxprogs && ok; i++)
