@@ -13,6 +13,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "./port.mjs";
 
 const repo = resolve(new URL("..", import.meta.url).pathname);
 const deploy = join(repo, "deploy");
@@ -135,14 +137,6 @@ if (!HOSTS[name]) {
   process.exit(2);
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
-  });
-}
-
 function answers(port) {
   return new Promise((res) => {
     const s = net.connect(port, "127.0.0.1");
@@ -154,8 +148,6 @@ function answers(port) {
 function exists(path) {
   return spawnSync("test", ["-S", path]).status === 0;
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 mkdirSync(join(repo, "tests/.build/hosts"), { recursive: true });
 const R = mkdtempSync(join(repo, "tests/.build/hosts", `${name}-`));

@@ -13,6 +13,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "../port.mjs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -44,7 +46,6 @@ function must(cmd) {
   }
   return r.out;
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[(s.length - 1) >> 1] : NaN; };
 const fmt = (n, d = 0) => Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "-";
 const ratio = (a, b) => (a / b).toFixed(2);
@@ -53,12 +54,6 @@ function goal(what, value, target, ok) {
   goals.push({ what, value, target, ok });
 }
 
-function freePort() {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
-  });
-}
 function answers(port, path) {
   return new Promise((res) => {
     const s = net.connect(port, "127.0.0.1");
