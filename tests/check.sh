@@ -37,9 +37,11 @@ one() {
 	fi
 }
 
+# need TOOL [PACKAGE]: a failure unless TOOL is on PATH (or in /usr/sbin,
+# where a user's PATH may not reach)
 need() {
-	command -v "$1" >/dev/null 2>&1 && return 0
-	echo "FAIL - $1 is not installed: run make deps"
+	command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] && return 0
+	echo "FAIL - $1 is not installed: run make deps${2:+ (package $2)}"
 	fail=$((fail + 1))
 	return 1
 }
@@ -89,11 +91,7 @@ hosts=1
 for t in apache2:apache2 lighttpd:lighttpd nginx:nginx-light fcgiwrap:fcgiwrap \
     spawn-fcgi:spawn-fcgi tcpserver:ucspi-tcp xinetd:xinetd \
     systemd-socket-activate:systemd systemd-analyze:systemd; do
-	command -v "${t%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${t%%:*}" ] || {
-		echo "FAIL - ${t%%:*} is not installed: run make deps (package ${t#*:})"
-		fail=$((fail + 1))
-		hosts=0
-	}
+	need "${t%%:*}" "${t#*:}" || hosts=0
 done
 if make -s cgi.fcgi >/dev/null 2>&1; then
 	# outside a FastCGI server it is the plain CGI: the whole table
