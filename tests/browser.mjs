@@ -12,6 +12,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { printedPort } from "./port.mjs";
 
 const here = new URL(".", import.meta.url).pathname;
 const repo = join(here, "..");
@@ -42,12 +43,7 @@ process.on("exit", () => { for (const p of procs) p.kill("SIGTERM"); });
 function start(argv) {
   const p = spawn(argv[0], argv.slice(1), { cwd: repo, stdio: ["pipe", "pipe", "inherit"] });
   procs.push(p);
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${argv.join(" ")} printed no port`)), 15000);
-    let out = "";
-    p.stdout.on("data", (d) => { out += d; const m = /^(\d+)\n/.exec(out); if (m) { clearTimeout(t); resolve(Number(m[1])); } });
-    p.on("exit", () => reject(new Error(`${argv.join(" ")} exited`)));
-  });
+  return printedPort(p, argv.join(" "));
 }
 
 const CONTEXTS = [

@@ -32,6 +32,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { printedPort } from "./port.mjs";
 
 const here = new URL(".", import.meta.url).pathname;
 const table = JSON.parse(readFileSync(join(here, "contract.json"), "utf8"));
@@ -123,12 +124,7 @@ async function httpRunner(argv) {
   const proc = spawn(argv[0], argv.slice(1), { env: kind === "host" ? process.env : {}, stdio: ["pipe", "pipe", "inherit"] });
   // the host stops what it started when it gets SIGTERM (or its stdin ends)
   process.on("exit", () => proc.kill("SIGTERM"));
-  const port = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${argv.join(" ")} printed no port`)), 15000);
-    proc.on("exit", () => reject(new Error(`${argv.join(" ")} exited before it printed a port`)));
-    let out = "";
-    proc.stdout.on("data", (d) => { out += d; const m = /^(\d+)\n/.exec(out); if (m) { clearTimeout(t); resolve(Number(m[1])); } });
-  });
+  const port = await printedPort(proc, argv.join(" "));
   return (args, env) => new Promise((resolve, reject) => {
     const method = env.REQUEST_METHOD;
     const s = net.connect(port, "127.0.0.1");

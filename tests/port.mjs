@@ -9,3 +9,18 @@ export function freePort() {
     s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
   });
 }
+
+// The port a server child prints as its first line of standard output
+// (serve -p 0, tests/hosts.mjs, tests/spin.mjs); rejects if the child exits
+// or fails to start first, or prints none within ms. `what` names it in
+// the error, followed by detail() (its standard error, say).
+export function printedPort(proc, what, { ms = 15000, detail = () => "" } = {}) {
+  return new Promise((resolve, reject) => {
+    const fail = (why) => { clearTimeout(t); reject(new Error(`${what} ${why}${detail()}`)); };
+    const t = setTimeout(() => fail("printed no port"), ms);
+    proc.on("exit", () => fail("exited before it printed a port"));
+    proc.on("error", (e) => fail(`could not start: ${e.message}`));
+    let out = "";
+    proc.stdout.on("data", (d) => { out += d; const m = /^(\d+)\n/.exec(out); if (m) { clearTimeout(t); resolve(Number(m[1])); } });
+  });
+}

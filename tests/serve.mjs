@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
+import { printedPort } from "./port.mjs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 const SERVE = process.argv[2] || "./serve";
@@ -22,22 +23,13 @@ function startServe(args, { env = {}, program = TESTCGI, cmd = null } = {}) {
   const argv = cmd || [SERVE, "-b", "127.0.0.1", "-p", "0", ...args, ...(program ? [program] : [])];
   const proc = spawn(argv[0], argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
   started.push(proc);
-  let err = Buffer.alloc(0), out = "";
+  let err = Buffer.alloc(0);
   proc.stderr.on("data", (d) => { err = Buffer.concat([err, d]); });
   const exited = new Promise((resolve) => {
     proc.on("exit", (code, sig) => resolve({ code, sig }));
     proc.on("error", () => resolve({ code: null, sig: null }));
   });
-  const port = new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`serve printed no port: ${err}`)), 5000);
-    proc.stdout.on("data", (d) => {
-      out += d;
-      const m = /^(\d+)\n/.exec(out);
-      if (m) { clearTimeout(t); resolve(Number(m[1])); }
-    });
-    proc.on("exit", () => { clearTimeout(t); reject(new Error(`serve exited: ${err}`)); });
-    proc.on("error", (e) => { clearTimeout(t); reject(e); });
-  });
+  const port = printedPort(proc, "serve", { ms: 5000, detail: () => `: ${err}` });
   return {
     proc, port, exited,
     log: () => err,

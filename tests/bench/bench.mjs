@@ -14,7 +14,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "../port.mjs";
+import { freePort, printedPort } from "../port.mjs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -303,11 +303,7 @@ async function host(name, prefix, bin = B) {
   const p = spawn("sh", ["-c", `ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${node} tests/hosts.mjs ${name}`],
     { detached: true, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, MT_BIN: bin } });
   running.add(p);
-  const port = await new Promise((res, rej) => {
-    let o = "";
-    p.stdout.on("data", (d) => { o += d; const m = /^(\d+)\n/.exec(o); if (m) res(Number(m[1])); });
-    p.on("exit", () => rej(new Error(`hosts.mjs ${name} exited`)));
-  });
+  const port = await printedPort(p, `hosts.mjs ${name}`);
   return { name, pid: p.pid, port, path: `${prefix}/api/time`, page: `${prefix}/`, proc: p };
 }
 mkdirSync(join(B, "www/cgi-bin"), { recursive: true });
