@@ -33,11 +33,11 @@ serve: serve.c render.h
 
 wasm: cgi.wasm
 
-# A FastCGI responder from the same cgi.c; needs libfcgi (libfcgi-dev).
+# A FastCGI responder from the same cgi.c, libc only.
 fcgi: cgi.fcgi
 
 cgi.fcgi: cgi.c render.h templates/index.h
-	$(CC) $(CPPFLAGS) -DFASTCGI $(CFLAGS) -o $@ cgi.c $(LDFLAGS) $(LDSIZE) -lfcgi
+	$(CC) $(CPPFLAGS) -DFASTCGI $(CFLAGS) -o $@ cgi.c $(LDFLAGS) $(LDSIZE)
 
 cgi.wasm: cgi.c render.h templates/index.h
 	$(WASI_CC) $(CPPFLAGS) $(WASI_CFLAGS) -o $@ cgi.c $(WASI_LDFLAGS)
@@ -107,6 +107,12 @@ tests/serve-san: serve.c render.h
 tests/fuzz/fuzz_serve: tests/fuzz/fuzz_serve.c serve.c render.h
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_serve.c
 
+tests/fuzz/fuzz_fcgi: tests/fuzz/fuzz_fcgi.c cgi.c render.h templates/index.h
+	$(FUZZ_CC) $(CPPFLAGS) -DFASTCGI -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_fcgi.c
+
+tests/cgi-san.fcgi: cgi.c render.h templates/index.h
+	$(FUZZ_CC) $(CPPFLAGS) -DFASTCGI -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ cgi.c
+
 tests/cgi-san: cgi.c render.h templates/index.h
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ cgi.c
 
@@ -129,9 +135,10 @@ tests/.build/jco/cgi.js: cgi.wasm
 
 TEST_BINS = tests/unit/t_render tests/unit/t_cgi tests/t_serve tests/cgi-san tests/serve-san \
 	tests/testcgi tests/noop tests/activate tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve \
+	tests/fuzz/fuzz_fcgi tests/cgi-san.fcgi \
 	tests/cgi-names.wasm tests/.build/jco/cgi.js
 
-check: cgi serve cgi.wasm $(TEST_BINS)
+check: cgi serve cgi.wasm cgi.fcgi $(TEST_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/check.sh
 
 test: check
@@ -141,7 +148,7 @@ test: check
 matrix: cgi serve cgi.wasm cgi.fcgi tests/.build/jco/cgi.js
 	node tests/matrix.mjs
 
-fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve
+fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve tests/fuzz/fuzz_fcgi
 
 # figures, not tests: the seed's table beside the Go reference and the
 # servers people use, every goal met or missed (tests/bench/bench.mjs;

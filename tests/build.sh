@@ -14,7 +14,7 @@ check() {
 	if [ "$2" = 0 ]; then echo "ok - build: $1"; else echo "FAIL - build: $1"; fi
 }
 
-make -s -C "$W" CFLAGS='-std=c99 -pedantic -Wall -Wextra -Werror -O2' cgi serve >"$W/log" 2>&1
+make -s -C "$W" CFLAGS='-std=c99 -pedantic -Wall -Wextra -Werror -O2' cgi serve fcgi >"$W/log" 2>&1
 check "cc -Wall -Wextra -Werror -pedantic" $?
 make -s -C "$W" WASI_CFLAGS='--target=wasm32-wasi --sysroot=/usr -std=c99 -Wall -Wextra -Werror -Oz' wasm >>"$W/log" 2>&1
 check "clang-19 wasm32-wasi -Wall -Wextra -Werror" $?
@@ -27,7 +27,7 @@ make -s -C "$W" DESTDIR="$PWD/$W/root" PREFIX=/usr install >>"$W/log" 2>&1 &&
     [ -x "$W/root/usr/bin/cgi" ] && [ -x "$W/root/usr/bin/serve" ] &&
     [ -f "$W/root/usr/share/man/man1/cgi.1" ] && [ -f "$W/root/usr/share/man/man1/serve.1" ]
 check "make install honours DESTDIR and PREFIX" $?
-make -s -C "$W" clean >>"$W/log" 2>&1 && [ ! -e "$W/cgi" ] && [ ! -e "$W/serve" ] && [ ! -e "$W/cgi.wasm" ] &&
+make -s -C "$W" clean >>"$W/log" 2>&1 && [ ! -e "$W/cgi" ] && [ ! -e "$W/serve" ] && [ ! -e "$W/cgi.wasm" ] && [ ! -e "$W/cgi.fcgi" ] &&
     [ ! -e "$W/templates/index.h" ]
 check "make clean removes what was built" $?
 grep -i warning "$W/log" && check "no warnings" 1

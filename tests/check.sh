@@ -93,13 +93,12 @@ for t in apache2:apache2 lighttpd:lighttpd nginx:nginx-light fcgiwrap:fcgiwrap \
     systemd-socket-activate:systemd systemd-analyze:systemd; do
 	need "${t%%:*}" "${t#*:}" || hosts=0
 done
-if make -s cgi.fcgi >/dev/null 2>&1; then
-	# outside a FastCGI server it is the plain CGI: the whole table
-	suite "$NODE" tests/contract.mjs native ./cgi.fcgi
-else
-	echo "FAIL - cannot build cgi.fcgi: the FastCGI tests need libfcgi-dev (make deps installs it)"
-	fail=$((fail + 1))
-fi
+# the FastCGI responder: outside a FastCGI server it is the plain CGI (the
+# whole table); under spawn-fcgi, the protocol as a web server speaks it,
+# on the plain build and the sanitizer build
+suite "$NODE" tests/contract.mjs native ./cgi.fcgi
+suite "$NODE" tests/fcgi.mjs ./cgi.fcgi
+suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/fcgi.mjs tests/cgi-san.fcgi
 [ $hosts = 1 ] && suite "$NODE" tests/matrix.mjs --markdown tests/.build/matrix.md
 suite sh tests/systemd.sh
 # the slow tier: the page in headless Chromium through serve, lighttpd and
@@ -113,7 +112,7 @@ suite sh tests/image.sh
 suite one "make bench runs (BENCH_QUICK=1): tests/.build/bench/report.md" env BENCH_QUICK=1 "$NODE" tests/bench/bench.mjs
 suite "$NODE" tests/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
-for f in cgi serve; do
+for f in cgi serve fcgi; do
 	mkdir -p tests/.build/corpus-$f
 	suite one "fuzz: $f for ${FUZZ_SECONDS} s under ASan and UBSan" \
 	    tests/fuzz/fuzz_$f -max_len=9000 -max_total_time="$FUZZ_SECONDS" \

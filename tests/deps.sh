@@ -2,9 +2,9 @@
 # Installs what `make check` needs on Debian 12 (bookworm): the C and
 # wasm32-wasi toolchains, the sanitizer and libFuzzer runtimes, tzdata for
 # the Europe/Moscow cross-check, mandoc, the real hosts of deploy/ (Apache,
-# lighttpd, nginx, fcgiwrap, spawn-fcgi, libfcgi, tcpserver, xinetd,
-# systemd's tools), Chromium for the browser test, what make bench runs
-# and compares against (wrk, hyperfine, gnuplot, Go, busybox, mini_httpd),
+# lighttpd, nginx, fcgiwrap, spawn-fcgi, tcpserver, xinetd, systemd's
+# tools), Chromium for the browser test, what make bench runs and compares
+# against (wrk, hyperfine, gnuplot, Go, busybox, mini_httpd, libfcgi),
 # Node.js, and jco and playwright-core into tests/node_modules. Safe to run
 # again; apt runs only when a package is missing. The servers' packages would start them on
 # port 80: they are installed with their services kept from starting.

@@ -1,0 +1,395 @@
+// The FastCGI responder (cgi.fcgi) spoken to as a web server would: each
+// test starts its own cgi.fcgi under `spawn-fcgi -n` (the listening socket
+// on its standard input, as spawn-fcgi and lighttpd arrange) on a Unix
+// socket in a temporary directory, or on 127.0.0.1, talks FastCGI records
+// to it and stops it by PID. Every exchange is bounded in bytes and time.
+//
+//   node tests/fcgi.mjs [CGI.FCGI]        (default ./cgi.fcgi)
+//
+// Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "./port.mjs";
+
+const FCGI = process.argv[2] || "./cgi.fcgi";
+const DIR = mkdtempSync(join(tmpdir(), "mt-fcgi-"));
+// cgi.c's limits, read from the source so a change there is tested here
+const src = readFileSync("cgi.c", "utf8");
+const limit = (name) => Number(Function(`return ${new RegExp(`^#define\\s+${name}\\s+([^/\\n]+)`, "m").exec(src)[1]}`)());
+const ENV_BYTES_MAX = limit("ENV_BYTES_MAX"), ENV_VARS_MAX = limit("ENV_VARS_MAX");
+const CONNS_MAX = limit("FCGI_CONNS_MAX");
+
+const T = { BEGIN: 1, ABORT: 2, END: 3, PARAMS: 4, STDIN: 5, STDOUT: 6, STDERR: 7, DATA: 8, GET_VALUES: 9, GET_VALUES_RESULT: 10, UNKNOWN_TYPE: 11 };
+
+// ---- records ---------------------------------------------------------------
+
+function rec(type, id, content = Buffer.alloc(0), pad = 0, version = 1) {
+  const h = Buffer.from([version, type, id >> 8, id & 255, content.length >> 8, content.length & 255, pad, 0]);
+  return Buffer.concat([h, content, Buffer.alloc(pad)]);
+}
+const len = (n) => (n < 128 ? Buffer.from([n]) : Buffer.from([0x80 | (n >>> 24), (n >> 16) & 255, (n >> 8) & 255, n & 255]));
+function pairs(list) {
+  return Buffer.concat(list.flatMap(([k, v]) => {
+    const kb = Buffer.isBuffer(k) ? k : Buffer.from(k), vb = Buffer.isBuffer(v) ? v : Buffer.from(v);
+    return [len(kb.length), len(vb.length), kb, vb];
+  }));
+}
+// a stream's records: content in records of at most 65535 bytes, then the empty one
+function stream(type, id, content) {
+  const out = [];
+  for (let i = 0; i < content.length; i += 65535) out.push(rec(type, id, content.subarray(i, i + 65535)));
+  out.push(rec(type, id));
+  return Buffer.concat(out);
+}
+const begin = (id, { keep = true, role = 1 } = {}) => rec(T.BEGIN, id, Buffer.from([role >> 8, role & 255, keep ? 1 : 0, 0, 0, 0, 0, 0]));
+const cgiVars = (path, method = "GET") => [["REQUEST_METHOD", method], ["SCRIPT_NAME", ""], ["PATH_INFO", path],
+  ["QUERY_STRING", ""], ["SERVER_PROTOCOL", "HTTP/1.1"], ["GATEWAY_INTERFACE", "CGI/1.1"], ["SERVER_SOFTWARE", "test"]];
+function request(id, path, { keep = true, method = "GET", vars = null, body = Buffer.alloc(0) } = {}) {
+  return Buffer.concat([begin(id, { keep }), stream(T.PARAMS, id, pairs(vars || cgiVars(path, method))), stream(T.STDIN, id, body)]);
+}
+
+// records in buf: [{ type, id, content }], and the bytes left over
+function parse(buf) {
+  const out = [];
+  let i = 0;
+  while (buf.length - i >= 8) {
+    const n = buf.readUInt16BE(i + 4), pad = buf[i + 6];
+    if (buf.length - i < 8 + n + pad) break;
+    out.push({ version: buf[i], type: buf[i + 1], id: buf.readUInt16BE(i + 2), content: buf.subarray(i + 8, i + 8 + n) });
+    i += 8 + n + pad;
+  }
+  return { recs: out, rest: buf.length - i };
+}
+// the responses in recs: [{ id, stdout, ended, status }] in END_REQUEST order
+function responses(recs) {
+  const outs = new Map(), done = [];
+  for (const r of recs) {
+    if (r.type === T.STDOUT) outs.set(r.id, Buffer.concat([outs.get(r.id) || Buffer.alloc(0), r.content]));
+    if (r.type === T.END) {
+      done.push({ id: r.id, stdout: (outs.get(r.id) || Buffer.alloc(0)).toString("latin1"),
+        app: r.content.readUInt32BE(0), status: r.content[4],
+        stdoutEnded: recs.some((x) => x.type === T.STDOUT && x.id === r.id && x.content.length === 0) });
+      outs.delete(r.id);
+    }
+  }
+  return done;
+}
+
+// ---- processes and connections ----------------------------------------------
+
+const started = [];
+// cgi.fcgi on a Unix socket (or on 127.0.0.1:port when tcp), env added
+async function startFcgi({ tcp = false, env = {} } = {}) {
+  const where = tcp ? ["-a", "127.0.0.1", "-p", String(tcp)] : ["-s", join(DIR, `s${started.length}.sock`)];
+  const proc = spawn("spawn-fcgi", ["-n", ...where, "--", FCGI], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  started.push(proc);
+  let err = "";
+  proc.stderr.on("data", (d) => { err += d; });
+  const exited = new Promise((r) => proc.on("exit", (code, sig) => r({ code, sig })));
+  const addr = tcp ? { port: tcp, host: "127.0.0.1" } : { path: where[1] };
+  for (let i = 0; i < 100; i++) {
+    if (proc.exitCode !== null) break;
+    if (tcp ? await canConnect(addr) : existsSync(addr.path)) break;
+    await sleep(20);
+  }
+  if (proc.exitCode !== null) throw new Error(`spawn-fcgi exited: ${err}`);
+  return {
+    proc, addr, log: () => err,
+    async stop() { if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL"); await exited; },
+  };
+}
+function canConnect(addr) {
+  return new Promise((res) => { const s = net.connect(addr); s.on("connect", () => { s.destroy(); res(true); }); s.on("error", () => res(false)); });
+}
+
+// A connection: write(bytes), until(pred, ms) waits for the records so far
+// to satisfy pred (or the close, or ms), closed tells whether it closed.
+function connect(addr) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(addr);
+    let buf = Buffer.alloc(0), closed = false, waiters = [];
+    const wake = () => { for (const w of waiters) w(); };
+    s.on("data", (d) => { if (buf.length < 64 << 20) buf = Buffer.concat([buf, d]); wake(); });
+    s.on("close", () => { closed = true; wake(); });
+    s.on("error", () => {});
+    s.on("connect", () => resolve({
+      sock: s,
+      write: (b) => new Promise((r) => s.write(b, () => r())),
+      get buf() { return buf; },
+      get closed() { return closed; },
+      until(pred, ms = 3000) {
+        return new Promise((res) => {
+          const check = () => {
+            const p = parse(buf);
+            if (pred(p.recs) || closed) { clearTimeout(t); waiters = waiters.filter((w) => w !== check); res(p.recs); }
+          };
+          const t = setTimeout(() => { waiters = waiters.filter((w) => w !== check); res(parse(buf).recs); }, ms);
+          waiters.push(check);
+          check();
+        });
+      },
+      close() { s.destroy(); },
+    }));
+    s.on("error", reject);
+  });
+}
+const ends = (n) => (recs) => recs.filter((r) => r.type === T.END).length >= n;
+
+// ---- the tests -------------------------------------------------------------
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+function assert(ok, what) { if (!ok) throw new Error(what); }
+const statusOf = (stdout) => { const m = /^Status: (\d{3})/m.exec(stdout.split("\r\n\r\n")[0]); return m ? Number(m[1]) : 200; };
+const bodyOf = (stdout) => stdout.slice(stdout.indexOf("\r\n\r\n") + 4);
+
+test("a kept connection answers request after request: FCGI_STDOUT, its end, FCGI_END_REQUEST complete", async (f) => {
+  const c = await connect(f.addr);
+  const want = [["/api/time", 200], ["/", 200], ["/nope", 404]];
+  for (let i = 0; i < want.length; i++) {
+    await c.write(request(i + 1, want[i][0]));
+    await c.until(ends(i + 1));
+  }
+  const rs = responses(parse(c.buf).recs);
+  assert(rs.length === 3, `${rs.length} answers`);
+  rs.forEach((r, i) => {
+    assert(r.id === i + 1 && r.app === 0 && r.status === 0 && r.stdoutEnded, `answer ${i + 1}: ${JSON.stringify({ ...r, stdout: undefined })}`);
+    assert(statusOf(r.stdout) === want[i][1], `${want[i][0]}: status ${statusOf(r.stdout)}`);
+  });
+  const t = JSON.parse(bodyOf(rs[0].stdout));
+  assert(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d MSK$/.test(t.moscow_time) && Math.abs(t.timestamp - Date.now() / 1000) < 5, bodyOf(rs[0].stdout));
+  assert(/Content-Length: (\d+)/.exec(rs[1].stdout)[1] == Buffer.byteLength(bodyOf(rs[1].stdout), "latin1"), "the page's Content-Length");
+  await sleep(200);
+  assert(!c.closed, "the responder closed a kept connection");
+  c.close();
+});
+
+test("without FCGI_KEEP_CONN: answered, then the responder closes the connection", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(request(1, "/api/time", { keep: false }));
+  await c.until(() => false, 2000);
+  assert(c.closed, "still open");
+  const rs = responses(parse(c.buf).recs);
+  assert(rs.length === 1 && statusOf(rs[0].stdout) === 200, JSON.stringify(rs));
+});
+
+test("a request written one byte at a time is answered once it is complete", async (f) => {
+  const c = await connect(f.addr);
+  const b = request(7, "/api/time");
+  for (let i = 0; i < b.length; i++) {
+    await c.write(b.subarray(i, i + 1));
+    if (i === b.length - 2) assert(parse(c.buf).recs.length === 0, "answered before the end of FCGI_STDIN");
+    await sleep(1);
+  }
+  const recs = await c.until(ends(1));
+  const rs = responses(recs);
+  assert(rs.length === 1 && rs[0].id === 7 && statusOf(rs[0].stdout) === 200, JSON.stringify(rs));
+  c.close();
+});
+
+test("two requests in one write are answered in order; padding is skipped", async (f) => {
+  const c = await connect(f.addr);
+  const padded = Buffer.concat([begin(2), rec(T.PARAMS, 2, pairs(cgiVars("/nope")), 7), rec(T.PARAMS, 2, Buffer.alloc(0), 3), rec(T.STDIN, 2, Buffer.alloc(0), 255)]);
+  await c.write(Buffer.concat([request(1, "/api/time"), padded]));
+  const rs = responses(await c.until(ends(2)));
+  assert(rs.length === 2 && rs[0].id === 1 && rs[1].id === 2, JSON.stringify(rs.map((r) => r.id)));
+  assert(statusOf(rs[0].stdout) === 200 && statusOf(rs[1].stdout) === 404, "statuses");
+  c.close();
+});
+
+test("a body on FCGI_STDIN is read and dropped: POST is 405 with Allow", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(request(1, "/api/time", { method: "POST", body: Buffer.alloc(100000, 120) }));
+  const rs = responses(await c.until(ends(1)));
+  assert(rs.length === 1 && statusOf(rs[0].stdout) === 405 && /^Allow: GET, HEAD, OPTIONS\r$/m.test(rs[0].stdout), JSON.stringify(rs));
+  await c.write(request(2, "/api/time"));
+  assert(responses(await c.until(ends(2))).length === 2, "the next request");
+  c.close();
+});
+
+test("FCGI_GET_VALUES: the names asked for that it knows, and no others", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(rec(T.GET_VALUES, 0, pairs([["FCGI_MPXS_CONNS", ""], ["FCGI_MAX_CONNS", ""], ["NOPE", ""]])));
+  const recs = await c.until((r) => r.length > 0);
+  assert(recs.length === 1 && recs[0].type === T.GET_VALUES_RESULT && recs[0].id === 0, JSON.stringify(recs));
+  const got = {};
+  const b = recs[0].content;
+  for (let i = 0; i < b.length;) { const nl = b[i], vl = b[i + 1]; got[b.toString("latin1", i + 2, i + 2 + nl)] = b.toString("latin1", i + 2 + nl, i + 2 + nl + vl); i += 2 + nl + vl; }
+  assert(Object.keys(got).length === 2 && got.FCGI_MAX_CONNS === String(CONNS_MAX) && got.FCGI_MPXS_CONNS === "0", JSON.stringify(got));
+  c.close();
+});
+
+test("a management record of an unknown type: FCGI_UNKNOWN_TYPE naming it", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(rec(42, 0, Buffer.from("x")));
+  const recs = await c.until((r) => r.length > 0);
+  assert(recs.length === 1 && recs[0].type === T.UNKNOWN_TYPE && recs[0].content[0] === 42 && recs[0].content.length === 8, JSON.stringify(recs));
+  c.close();
+});
+
+test("a role other than responder: FCGI_UNKNOWN_ROLE, then closed without FCGI_KEEP_CONN", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(Buffer.concat([begin(3, { role: 2, keep: false }), stream(T.PARAMS, 3, pairs(cgiVars("/"))), stream(T.STDIN, 3, Buffer.alloc(0))]));
+  await c.until(() => false, 1500);
+  const rs = responses(parse(c.buf).recs);
+  assert(rs.length === 1 && rs[0].id === 3 && rs[0].status === 3 && rs[0].stdout === "", JSON.stringify(rs));
+  assert(c.closed, "still open");
+});
+
+test("a second request while one is being received: FCGI_CANT_MPX_CONN for it, the first answered", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(Buffer.concat([begin(1), rec(T.PARAMS, 1, pairs(cgiVars("/api/time"))), request(2, "/")]));
+  await c.until(ends(1));
+  await c.write(Buffer.concat([rec(T.PARAMS, 1), rec(T.STDIN, 1)]));
+  const rs = responses(await c.until(ends(2)));
+  assert(rs.length === 2 && rs[0].id === 2 && rs[0].status === 1 && rs[0].stdout === "", `first: ${JSON.stringify(rs[0])}`);
+  assert(rs[1].id === 1 && rs[1].status === 0 && statusOf(rs[1].stdout) === 200, `second: ${JSON.stringify(rs[1])}`);
+  c.close();
+});
+
+test("FCGI_ABORT_REQUEST mid-request: ended without output, and the next request answered", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(Buffer.concat([begin(5), rec(T.PARAMS, 5, pairs(cgiVars("/api/time"))), rec(T.ABORT, 5)]));
+  await c.until(ends(1));
+  await c.write(request(6, "/api/time"));
+  const rs = responses(await c.until(ends(2)));
+  assert(rs.length === 2 && rs[0].id === 5 && rs[0].stdout === "" && rs[0].status === 0, JSON.stringify(rs[0]));
+  assert(rs[1].id === 6 && statusOf(rs[1].stdout) === 200, JSON.stringify(rs[1]));
+  c.close();
+});
+
+// parameters of exactly n bytes as the PARAMS stream carries them
+function paramsOf(n, extra = []) {
+  const base = pairs([...cgiVars("/api/time"), ...extra]);
+  const fill = n - base.length - 1 - 4 - 6;	// name 6 bytes, 1-byte name length, 4-byte value length
+  return Buffer.concat([base, pairs([["X_FILL", "y".repeat(fill)]])]);
+}
+test(`parameters of ENV_BYTES_MAX (${ENV_BYTES_MAX}) bytes are answered; one byte more is the 500 for an environment too large`, async (f) => {
+  const c = await connect(f.addr);
+  const at = paramsOf(ENV_BYTES_MAX), over = paramsOf(ENV_BYTES_MAX + 1);
+  assert(at.length === ENV_BYTES_MAX && over.length === ENV_BYTES_MAX + 1, "the test's own sizes");
+  await c.write(Buffer.concat([begin(1), stream(T.PARAMS, 1, at), stream(T.STDIN, 1, Buffer.alloc(0))]));
+  await c.until(ends(1));
+  await c.write(Buffer.concat([begin(2), stream(T.PARAMS, 2, over), stream(T.STDIN, 2, Buffer.alloc(0))]));
+  await c.until(ends(2));
+  await c.write(request(3, "/api/time"));
+  const rs = responses(await c.until(ends(3)));
+  assert(rs.length === 3, `${rs.length} answers`);
+  assert(statusOf(rs[0].stdout) === 200, `at the limit: ${rs[0].stdout.slice(0, 60)}`);
+  assert(statusOf(rs[1].stdout) === 500 && /environment is too large/.test(rs[1].stdout), `over: ${rs[1].stdout.slice(0, 300)}`);
+  assert(statusOf(rs[2].stdout) === 200, "the connection goes on");
+  c.close();
+});
+
+test(`ENV_VARS_MAX (${ENV_VARS_MAX}) variables are answered; one more is the 500`, async (f) => {
+  const c = await connect(f.addr);
+  const n = ENV_VARS_MAX - cgiVars("/").length;
+  const many = (k) => pairs([...cgiVars("/api/time"), ...Array.from({ length: k }, (_, i) => [`HTTP_X_${i}`, "1"])]);
+  await c.write(Buffer.concat([begin(1), stream(T.PARAMS, 1, many(n)), stream(T.STDIN, 1, Buffer.alloc(0)),
+    begin(2), stream(T.PARAMS, 2, many(n + 1)), stream(T.STDIN, 2, Buffer.alloc(0))]));
+  const rs = responses(await c.until(ends(2)));
+  assert(rs.length === 2 && statusOf(rs[0].stdout) === 200 && statusOf(rs[1].stdout) === 500, rs.map((r) => statusOf(r.stdout)).join(" "));
+  c.close();
+});
+
+test("malformed parameters (a NUL in a value, '=' or nothing as a name, a length past the end): the 500, and the connection goes on", async (f) => {
+  const c = await connect(f.addr);
+  const bad = [
+    pairs([...cgiVars("/api/time"), ["PATH_INFO", Buffer.from("/api/time\0x")]]),
+    pairs([["PATH_INFO=/", "x"], ...cgiVars("/api/time")]),
+    pairs([["", "x"], ...cgiVars("/api/time")]),
+    Buffer.concat([pairs(cgiVars("/api/time")), Buffer.from([5, 100]), Buffer.from("HELLOworld")]),
+  ];
+  const all = bad.map((p, i) => Buffer.concat([begin(i + 1), stream(T.PARAMS, i + 1, p), stream(T.STDIN, i + 1, Buffer.alloc(0))]));
+  await c.write(Buffer.concat([...all, request(9, "/api/time")]));
+  const rs = responses(await c.until(ends(5)));
+  assert(rs.length === 5, `${rs.length} answers`);
+  rs.slice(0, 4).forEach((r, i) => assert(statusOf(r.stdout) === 500, `case ${i + 1}: ${statusOf(r.stdout)}`));
+  assert(statusOf(rs[4].stdout) === 200, "the next request");
+  c.close();
+});
+
+test("a record that is not FastCGI version 1: the connection is closed unanswered", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(Buffer.concat([rec(T.BEGIN, 1, Buffer.from([0, 1, 1, 0, 0, 0, 0, 0]), 0, 2), request(1, "/api/time").subarray(16)]));
+  await c.until(() => false, 1500);
+  assert(c.closed && c.buf.length === 0, `closed ${c.closed}, ${c.buf.length} bytes`);
+});
+
+test("answers that the socket cannot take at once: 60 pages asked at once, not read for 300 ms, all come in order while another connection is answered", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(Buffer.concat(Array.from({ length: 60 }, (_, i) => request(i + 1, "/"))));
+  c.sock.pause();
+  await sleep(100);
+  const other = await connect(f.addr);
+  await other.write(request(1, "/api/time"));
+  const o = responses(await other.until(ends(1)));
+  assert(o.length === 1 && statusOf(o[0].stdout) === 200, "the other connection waited");
+  other.close();
+  await sleep(200);
+  c.sock.resume();
+  const rs = responses(await c.until(ends(60), 10000));
+  assert(rs.length === 60 && rs.every((r, i) => r.id === i + 1 && statusOf(r.stdout) === 200 && /<html/.test(r.stdout)), `${rs.length} answers`);
+  c.close();
+});
+
+test(`FCGI_CONNS_MAX (${CONNS_MAX}) connections are held; one more waits in the backlog until one closes`, async (f) => {
+  const held = [];
+  try {
+    for (let i = 0; i < CONNS_MAX; i++) held.push(await connect(f.addr));
+    // the last one held is being served
+    await held[CONNS_MAX - 1].write(request(1, "/api/time"));
+    assert(responses(await held[CONNS_MAX - 1].until(ends(1))).length === 1, "the last held connection is not answered");
+    const extra = await connect(f.addr);	// the kernel accepts it into the backlog
+    held.push(extra);
+    await extra.write(request(1, "/api/time"));
+    const before = await extra.until(ends(1), 500);
+    assert(before.length === 0, "answered past the limit");
+    held[0].close();
+    assert(responses(await extra.until(ends(1), 3000)).length === 1, "not answered after a connection closed");
+  } finally {
+    for (const c of held) c.close();
+  }
+});
+
+test("FCGI_WEB_SERVER_ADDRS over TCP: a peer not listed is closed unanswered, a listed one answered", async () => {
+  for (const [list, ok] of [["127.0.0.2, 10.0.0.1", false], ["10.0.0.1,127.0.0.1", true], ["::1", false]]) {
+    const port = await freePort();
+    const f = await startFcgi({ tcp: port, env: { FCGI_WEB_SERVER_ADDRS: list } });
+    try {
+      const c = await connect(f.addr);
+      await c.write(request(1, "/api/time"));
+      const rs = responses(await c.until(ends(1), 1500));
+      assert(ok ? rs.length === 1 && statusOf(rs[0].stdout) === 200 : rs.length === 0 && c.closed, `${list}: ${rs.length} answers, closed ${c.closed}`);
+      c.close();
+    } finally {
+      await f.stop();
+    }
+  }
+});
+
+let failed = 0;
+try {
+  for (const t of tests) {
+    let f = null;
+    try {
+      f = await startFcgi();
+      await Promise.race([t.fn(f), sleep(30000).then(() => { throw new Error("took over 30 s"); })]);
+      if (f.proc.exitCode !== null || f.proc.signalCode !== null) throw new Error(`cgi.fcgi exited: ${f.proc.exitCode ?? f.proc.signalCode} ${f.log()}`);
+      console.log(`ok - fcgi: ${t.name}`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL - fcgi: ${t.name}: ${e.message}`);
+    } finally {
+      if (f) await f.stop();
+    }
+  }
+} finally {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  rmSync(DIR, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

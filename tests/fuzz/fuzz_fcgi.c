@@ -1,0 +1,83 @@
+/*
+ * fuzz_fcgi: libFuzzer harness over the FastCGI responder's input side
+ * (cgi.c built with -DFASTCGI): the record reader, the name-value decoder,
+ * management records and every request it completes, answered into
+ * /dev/null. The first byte sets how many bytes arrive per read (1-64), so
+ * records and pairs split anywhere; the rest is the byte stream a web
+ * server would send. Aborts on a broken rule: a connection's parameters
+ * past ENV_BYTES_MAX, input kept past what a record needs, a decoded
+ * variable without its '=' or longer than its share of the input, or the
+ * decoder writing past a text buffer of the input's own size (ASan).
+ *
+ *	make fuzz && tests/fuzz/fuzz_fcgi -max_total_time=60 tests/fuzz/seeds-fcgi
+ */
+/* cgi.c first: its feature macros (syscall(2)) must come before any header */
+#define main cgi_main
+#include "../../cgi.c"
+#undef main
+
+#include <stdio.h>
+
+static void
+check(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_fcgi: %s\n", what);
+		abort();
+	}
+}
+
+/* The decoder alone, over the whole input as one FCGI_PARAMS stream. */
+static void
+pairs_alone(const uint8_t *p, size_t n)
+{
+	static char *vars[ENV_VARS_MAX + 1];
+	char	*text = malloc(n > 0 ? n : 1);
+	long	 cnt, i;
+	size_t	 sum = 0;
+
+	check(text != NULL, "out of memory");
+	cnt = fcgi_pairs(p, n, text, n, vars, ENV_VARS_MAX);
+	for (i = 0; i < cnt; i++) {
+		check(strchr(vars[i], '=') > vars[i], "a variable without a name");
+		sum += strlen(vars[i]) + 1;
+	}
+	check(cnt < 0 || (vars[cnt] == NULL && sum <= n), "decoded more than the input");
+	free(text);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int devnull = -1;
+	struct fconn c;
+	size_t	 i = 1, step, n;
+	unsigned char *b;
+
+	if (size == 0)
+		return 0;
+	pairs_alone(data + 1, size - 1);
+	if (devnull == -1 && (devnull = open("/dev/null", O_WRONLY)) == -1)
+		abort();
+	memset(&c, 0, sizeof(c));
+	c.fd = devnull;
+	step = data[0] % 64 + 1;
+	while (i < size && !c.dead && !c.done) {
+		n = size - i < step ? size - i : step;
+		check((b = realloc(c.in, c.inlen + n)) != NULL, "out of memory");
+		memcpy(b + c.inlen, data + i, n);
+		c.in = b;
+		c.inlen += n;
+		c.incap = c.inlen;
+		i += n;
+		fcgi_take(&c);
+		check(c.parlen <= ENV_BYTES_MAX, "parameters past ENV_BYTES_MAX");
+		check(c.outlen == 0, "output held though /dev/null takes all");
+		check(c.dead || c.done || c.inlen < c.need,
+		    "a complete record left untaken");
+	}
+	free(c.in);
+	free(c.par);
+	free(c.out);
+	return 0;
+}
