@@ -469,14 +469,10 @@ env_fail(const struct writer *w)
 #ifdef __wasi__
 #include <wasi/api.h>
 /*
- * WASI: wasi-libc's getenv, environ and argv fill heap buffers, and heap
- * growth corrupts the state of the preview1 adapter that Spin runs every
- * module through. So the environment and the arguments are read straight
- * into static buffers.
+ * WASI: wasi-libc's getenv and environ fill heap buffers, and heap growth
+ * corrupts the state of the preview1 adapter that Spin runs every module
+ * through. So the environment is read straight into static buffers.
  */
-#define ARG_BYTES_MAX	4096		/* bytes of arguments (--help, --version) */
-#define ARG_COUNT_MAX	16		/* arguments */
-
 static char	*env_copy[ENV_VARS_MAX + 1];
 
 /*
@@ -511,21 +507,6 @@ env_load(void)
 	return 0;
 }
 
-/* Read the arguments; returns argc, or -1. Only the CLI calls this. */
-static int
-args_load(char ***argvp)
-{
-	static char bytes[ARG_BYTES_MAX], *argv[ARG_COUNT_MAX + 1];
-	__wasi_size_t count, size;
-
-	if (__wasi_args_sizes_get(&count, &size) != 0 ||
-	    count > ARG_COUNT_MAX || size > sizeof(bytes) ||
-	    __wasi_args_get((uint8_t **)argv, (uint8_t *)bytes) != 0)
-		return -1;
-	argv[count] = NULL;
-	*argvp = argv;
-	return (int)count;
-}
 #else
 extern char **environ;
 
@@ -534,13 +515,6 @@ env_load(void)
 {
 	env_vars = environ;
 	return 0;
-}
-
-static int
-args_load(char ***argvp)
-{
-	(void)argvp;
-	return -1;
 }
 #endif
 
@@ -661,7 +635,7 @@ cli(int argc, char *argv[])
 /*
  * REQUEST_METHOD set and not empty means a CGI request; argv is then
  * ignored (Apache turns a query into argv, CVE-2012-1823; Spin passes the
- * path). argc < 0: the arguments are not read yet (WASI).
+ * path).
  */
 static int
 run(int argc, char *argv[])
@@ -675,19 +649,23 @@ run(int argc, char *argv[])
 	m = env_get("REQUEST_METHOD");
 	if (m != NULL && m[0] != '\0')
 		return cgi_request(&to_stdout);
-	if (argc < 0 && (argc = args_load(&argv)) < 0) {
-		msg("the arguments are unreadable or over the limit", "");
-		return 2;
-	}
 	return cli(argc, argv);
 }
 
 #ifdef __wasi__
-/* main(void): with argc and argv, wasi-libc would malloc them. */
+/*
+ * main(void): the module reads no arguments (wasi-libc would malloc them,
+ * and under WAGI, where every request instantiates the module, each import
+ * is one more function the host binds per request: args_get and
+ * args_sizes_get cost a quarter of the instantiation under node:wasi).
+ * --help and --version are the native program's.
+ */
 int
 main(void)
 {
-	return run(-1, NULL);
+	static char *argv[] = { "cgi", NULL };
+
+	return run(1, argv);
 }
 #elif defined(FASTCGI)
 /*

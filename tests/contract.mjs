@@ -415,7 +415,7 @@ for (const c of table.cases) {
     const exp = prefix && want.base !== undefined ? { ...want, base: prefix + want.base } : want;
     if (c.cli) checkCli(c, res, exp);
     else await checkCgi(c, res, exp, env);
-    if (reference) {
+    if (reference && want === c.expect) {
       const ref = reference(args, env);
       if (normalize(ref.stdout) !== normalize(res.stdout)) {
         throw new Error(`output differs from ${refProgram}:\n${normalize(res.stdout).slice(0, 400)}\n---\n${normalize(ref.stdout).slice(0, 400)}`);
