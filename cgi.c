@@ -537,9 +537,11 @@ static const char usage_text[] =
  * goes through the vDSO, whose first use in a process costs a symbol
  * lookup and three page faults, about 10 us of a program that reads the
  * clock once per process (and 5% of serve's requests a second), against
- * well under 1 us for the call. A test may define its own clock_gettime.
+ * well under 1 us for the call. The FastCGI responder reads it once per
+ * request for its whole life, so it takes the vDSO. A test may define its
+ * own clock_gettime.
  */
-#if defined(SYS_clock_gettime) && !defined(clock_gettime)
+#if defined(SYS_clock_gettime) && !defined(clock_gettime) && !defined(FASTCGI)
 #define CLOCK_READ(ts)	syscall(SYS_clock_gettime, CLOCK_REALTIME, (ts))
 #else
 #define CLOCK_READ(ts)	clock_gettime(CLOCK_REALTIME, (ts))
@@ -692,7 +694,8 @@ main(void)
 #define FCGI_CONNS_MAX_STR	"1024"
 #define FCGI_HEAD		8	/* bytes of a record's header */
 #define FCGI_CONTENT_MAX	65535	/* bytes of a record's content */
-#define FCGI_READ_BYTES		4096	/* bytes a connection's input buffer starts at */
+#define FCGI_READ_BYTES		16384	/* bytes one read takes at most */
+#define FCGI_PARAMS_KEEP	4096	/* bytes of a parameter buffer kept between requests */
 
 enum fcgi_type {
 	FT_BEGIN_REQUEST = 1, FT_ABORT_REQUEST, FT_END_REQUEST, FT_PARAMS,
@@ -723,7 +726,7 @@ struct fconn {
 	int		 params_end;	/* its FCGI_PARAMS stream has ended */
 	int		 over;		/* its parameters passed ENV_BYTES_MAX */
 	unsigned char	*in;		/* bytes read and not yet taken */
-	size_t		 inlen, incap, need;
+	size_t		 inlen;
 	unsigned char	*par;		/* its FCGI_PARAMS stream */
 	size_t		 parlen, parcap;
 	unsigned char	*out;		/* bytes the socket did not take yet */
@@ -735,16 +738,13 @@ static size_t		 nconns;
 
 /*
  * The record at the start of p[0..n): its length with padding, or 0 while
- * it is incomplete, or -1 if it is not of version 1. *need is the length
- * once the header is there.
+ * it is incomplete, or -1 if it is not of version 1.
  */
 static long
-fcgi_record(const unsigned char *p, size_t n, struct fcgi_rec *r,
-    size_t *need)
+fcgi_record(const unsigned char *p, size_t n, struct fcgi_rec *r)
 {
 	size_t	 total;
 
-	*need = FCGI_HEAD;
 	if (n < FCGI_HEAD)
 		return 0;
 	if (p[0] != 1)
@@ -754,7 +754,6 @@ fcgi_record(const unsigned char *p, size_t n, struct fcgi_rec *r,
 	r->len = (size_t)p[4] << 8 | p[5];
 	r->data = p + FCGI_HEAD;
 	total = FCGI_HEAD + r->len + p[6];
-	*need = total;
 	return n < total ? 0 : (long)total;
 }
 
@@ -905,16 +904,22 @@ write_fcgi(void *ctx, struct iovec *iov, int cnt)
 	return fcgi_send(c, v, cnt + 2);
 }
 
-/* The request on c is over: forget it, and close after a last one. */
+/*
+ * The request on c is over: forget it, and close after a last one. A
+ * small parameter buffer stays for the next request on the connection.
+ */
 static void
 fcgi_request_end(struct fconn *c)
 {
 	if (!c->keep)
 		c->done = 1;
 	c->id = 0;
-	free(c->par);
-	c->par = NULL;
-	c->parlen = c->parcap = 0;
+	c->parlen = 0;
+	if (c->parcap > FCGI_PARAMS_KEEP) {
+		free(c->par);
+		c->par = NULL;
+		c->parcap = 0;
+	}
 }
 
 /* End request id at once with protocol status st. */
@@ -1057,16 +1062,19 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 	}
 }
 
-/* Take the complete records read on c while nothing waits to be written. */
-static void
-fcgi_take(struct fconn *c)
+/*
+ * Take the complete records at p[0..n) while nothing waits to be written:
+ * the bytes taken.
+ */
+static size_t
+fcgi_take(struct fconn *c, const unsigned char *p, size_t n)
 {
 	struct fcgi_rec r;
 	size_t	 off = 0;
 	long	 k;
 
 	while (!c->dead && !c->done && c->outlen == 0 &&
-	    (k = fcgi_record(c->in + off, c->inlen - off, &r, &c->need)) != 0) {
+	    (k = fcgi_record(p + off, n - off, &r)) != 0) {
 		if (k < 0) {
 			c->dead = 1;
 			break;
@@ -1074,21 +1082,55 @@ fcgi_take(struct fconn *c)
 		fcgi_take_record(c, &r);
 		off += (size_t)k;
 	}
-	c->inlen -= off;
-	if (c->inlen == 0) {
-		free(c->in);
-		c->in = NULL;
-		c->incap = 0;
-	} else if (off > 0)
-		memmove(c->in, c->in + off, c->inlen);
+	return off;
 }
 
-/* c's socket is ready (revents): read, take, write. -1: close it. */
+/*
+ * The n bytes at p arrived on c (none: look again at what c kept): take
+ * its records, and keep the bytes of one not yet complete, or not yet
+ * taken while an answer waits, in c->in.
+ */
+static void
+fcgi_input(struct fconn *c, const unsigned char *p, size_t n)
+{
+	unsigned char *b;
+	size_t	 k;
+
+	if (c->inlen > 0) {
+		if (n > 0) {
+			if ((b = realloc(c->in, c->inlen + n)) == NULL) {
+				c->dead = 1;
+				return;
+			}
+			memcpy(b + c->inlen, p, n);
+			c->in = b;
+			c->inlen += n;
+		}
+		k = fcgi_take(c, c->in, c->inlen);
+		if ((c->inlen -= k) > 0)
+			memmove(c->in, c->in + k, c->inlen);
+		else {
+			free(c->in);
+			c->in = NULL;
+		}
+		return;
+	}
+	k = fcgi_take(c, p, n);
+	if (k < n) {
+		if ((c->in = malloc(n - k)) == NULL) {
+			c->dead = 1;
+			return;
+		}
+		memcpy(c->in, p + k, n - k);
+		c->inlen = n - k;
+	}
+}
+
+/* c's socket is ready (revents): write, or read and take. -1: close it. */
 static int
 fcgi_ready(struct fconn *c, short revents)
 {
-	unsigned char *b;
-	size_t	 want;
+	static unsigned char rbuf[FCGI_READ_BYTES];
 	ssize_t	 n;
 
 	if (c->outlen > 0) {
@@ -1103,23 +1145,16 @@ fcgi_ready(struct fconn *c, short revents)
 		free(c->out);
 		c->out = NULL;
 		c->outlen = c->outoff = 0;
+		fcgi_input(c, NULL, 0);
 	} else {
-		want = c->need > FCGI_READ_BYTES ? c->need : FCGI_READ_BYTES;
-		if (c->incap < want) {
-			if ((b = realloc(c->in, want)) == NULL)
-				return -1;
-			c->in = b;
-			c->incap = want;
-		}
-		n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
+		n = read(c->fd, rbuf, sizeof(rbuf));
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 		    errno == EINTR))
-			n = 0;
-		else if (n <= 0)
+			return 0;
+		if (n <= 0)
 			return -1;
-		c->inlen += (size_t)n;
+		fcgi_input(c, rbuf, (size_t)n);
 	}
-	fcgi_take(c);
 	return c->dead || (c->done && c->outlen == 0) ? -1 : 0;
 }
 

@@ -5,7 +5,7 @@
  * /dev/null. The first byte sets how many bytes arrive per read (1-64), so
  * records and pairs split anywhere; the rest is the byte stream a web
  * server would send. Aborts on a broken rule: a connection's parameters
- * past ENV_BYTES_MAX, input kept past what a record needs, a decoded
+ * past ENV_BYTES_MAX, a complete record kept untaken, a decoded
  * variable without its '=' or longer than its share of the input, or the
  * decoder writing past a text buffer of the input's own size (ASan).
  *
@@ -51,8 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int devnull = -1;
 	struct fconn c;
+	struct fcgi_rec r;
 	size_t	 i = 1, step, n;
-	unsigned char *b;
 
 	if (size == 0)
 		return 0;
@@ -64,16 +64,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	step = data[0] % 64 + 1;
 	while (i < size && !c.dead && !c.done) {
 		n = size - i < step ? size - i : step;
-		check((b = realloc(c.in, c.inlen + n)) != NULL, "out of memory");
-		memcpy(b + c.inlen, data + i, n);
-		c.in = b;
-		c.inlen += n;
-		c.incap = c.inlen;
+		fcgi_input(&c, data + i, n);
 		i += n;
-		fcgi_take(&c);
 		check(c.parlen <= ENV_BYTES_MAX, "parameters past ENV_BYTES_MAX");
 		check(c.outlen == 0, "output held though /dev/null takes all");
-		check(c.dead || c.done || c.inlen < c.need,
+		check(c.dead || c.done || fcgi_record(c.in, c.inlen, &r) == 0,
 		    "a complete record left untaken");
 	}
 	free(c.in);
