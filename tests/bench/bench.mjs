@@ -144,15 +144,14 @@ must("make -s templates/index.h cgi.wasm");
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/cgi cgi.c ${LD}`);
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/serve serve.c ${LD}`);
 must(`musl-gcc ${FLAGS} -o ${B}/noop tests/bench/noop.c ${LD}`);
-must(`cc -D_POSIX_C_SOURCE=200809L -DFASTCGI ${FLAGS} -o ${B}/cgi.fcgi cgi.c -s -Wl,--gc-sections -lfcgi`);
-must(`cc -O2 -o ${B}/spawnrate tests/bench/spawnrate.c`);
+must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -DFASTCGI -o ${B}/cgi.fcgi cgi.c ${LD}`);
 mkdirSync(join(B, "noop-fcgi"), { recursive: true });
-must(`cc -O2 -s -o ${B}/noop-fcgi/cgi.fcgi tests/bench/noop-fcgi.c -lfcgi`);
+must(`musl-gcc ${FLAGS} -o ${B}/noop-fcgi/cgi.fcgi tests/bench/noop-fcgi.c ${LD}`);
+must(`cc -O2 -o ${B}/spawnrate tests/bench/spawnrate.c`);
 copyFileSync("cgi.wasm", join(B, "cgi.wasm"));
 const WASI_CC = "clang-19 --target=wasm32-wasi --sysroot=/usr -Oz -flto";
 must(`${WASI_CC} -o ${B}/noop.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
 must(`${WASI_CC} -DREAD_CLOCK -o ${B}/noop-clock.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
-must(`${WASI_CC} -DREAD_CLOCK -DREAD_ARGS -o ${B}/noop-imports.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
 mkdirSync(join(B, "go"), { recursive: true });
 must(`cd tests/bench/reference && CGO_ENABLED=0 GOOS=linux GOCACHE=${B}/go/cache GOPATH=${B}/go/path GOFLAGS=-mod=mod ` +
   `go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static" -o ${B}/go/moscow-time .`);
@@ -220,29 +219,30 @@ const w = new WASI({ version: "preview1", args: ["cgi"], env: { MODE: "once" }, 
 process.exitCode = w.start(new WebAssembly.Instance(new WebAssembly.Module(readFileSync(process.argv[2])), w.getImportObject()));\n`);
 const [wCgi, wNoop] = hyperfine([`${node} --no-warnings ${B}/wasi-once.mjs ${B}/cgi.wasm`,
   `${node} --no-warnings ${B}/wasi-once.mjs ${B}/noop.wasm`], runsW, 3);
-// in-process: compile + instantiate + _start, the module alone
-writeFileSync(join(B, "wasi-inproc.mjs"), `import { closeSync, openSync, readFileSync } from "node:fs"; import { WASI } from "node:wasi";
-const bytes = readFileSync(process.argv[2]), n = Number(process.argv[3]), nul = openSync("/dev/null", "w");
-let t = 0n;
+// in-process: compile + instantiate + _start, the module alone; the
+// modules alternate in one process, each iteration timed, medians
+writeFileSync(join(B, "wasi-inproc.mjs"), `import { openSync, readFileSync } from "node:fs"; import { WASI } from "node:wasi";
+const n = Number(process.argv[2]), files = process.argv.slice(3), nul = openSync("/dev/null", "w");
+const bytes = files.map((f) => readFileSync(f)), times = files.map(() => []);
 for (let i = 0; i < n; i++) {
-  const t0 = process.hrtime.bigint();
-  const w = new WASI({ version: "preview1", args: ["cgi"], env: { MODE: "once" }, stdout: nul, returnOnExit: true });
-  w.start(new WebAssembly.Instance(new WebAssembly.Module(bytes), w.getImportObject()));
-  t += process.hrtime.bigint() - t0;
+  for (let k = 0; k < files.length; k++) {
+    const t0 = process.hrtime.bigint();
+    const w = new WASI({ version: "preview1", args: ["cgi"], env: { MODE: "once" }, stdout: nul, returnOnExit: true });
+    w.start(new WebAssembly.Instance(new WebAssembly.Module(bytes[k]), w.getImportObject()));
+    times[k].push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
   // node 20 crashes when many dead instances pile up: collect, untimed
   if (i % 20 === 19) gc();
 }
-console.log(Number(t) / n / 1e6);\n`);
+const med = (v) => { const s = [...v].sort((a, b) => a - b); return s[(s.length - 1) >> 1]; };
+console.log(JSON.stringify(times.map(med)));\n`);
 const iters = QUICK ? 100 : 1000;
-const inproc = (f) => Number(must(`${node} --expose-gc --no-warnings ${B}/wasi-inproc.mjs ${f} ${iters}`));
-const ipC = [], ipN = [], ipK = [], ipI = [];
+const ipC = [], ipN = [], ipK = [];
 for (let r = 0; r < (QUICK ? 1 : 3); r++) {
-  ipC.push(inproc(join(B, "cgi.wasm")));
-  ipN.push(inproc(join(B, "noop.wasm")));
-  ipK.push(inproc(join(B, "noop-clock.wasm")));
-  ipI.push(inproc(join(B, "noop-imports.wasm")));
+  const [c, n, k] = JSON.parse(must(`${node} --expose-gc --no-warnings ${B}/wasi-inproc.mjs ${iters} ${B}/cgi.wasm ${B}/noop.wasm ${B}/noop-clock.wasm`));
+  ipC.push(c); ipN.push(n); ipK.push(k);
 }
-const ipCgi = median(ipC), ipNoop = median(ipN), ipClock = median(ipK), ipImports = median(ipI);
+const ipCgi = median(ipC), ipNoop = median(ipN), ipClock = median(ipK);
 
 // memory: idle servers, and the containers' processes
 const sPort = await freePort();
@@ -293,8 +293,8 @@ goal("wasm image", `${fmt(sz.wimg)} B`, "≤ 24 KB", sz.wimg <= 24000);
 goal("CLI start, native: cgi / static no-op", ratio(cliCgi, cliNoop), "≤ 1.10", cliCgi / cliNoop <= 1.10);
 goal("CLI start, WASM process: cgi.wasm / no-op module (node:wasi)", ratio(wCgi, wNoop), "≤ 1.3", wCgi / wNoop <= 1.3);
 goal("CLI start, WASM in-process: cgi.wasm / no-op module (node)", ratio(ipCgi, ipNoop), "≤ 1.3", ipCgi / ipNoop <= 1.3);
-goal("the same: a no-op that reads the clock / no-op module (the cost of one more import)", ratio(ipClock, ipNoop), "reported", true);
-goal("the same: cgi.wasm / a no-op with cgi.wasm's seven imports (the module's own cost)", ratio(ipCgi, ipImports), "reported", true);
+goal("the same: a no-op that reads the clock, cgi.wasm's imports exactly / no-op module (the runtime's cost of the clock import)", ratio(ipClock, ipNoop), "reported", true);
+goal("the same: cgi.wasm / the no-op that reads the clock (the module's own cost)", ratio(ipCgi, ipClock), "reported", true);
 goal("serve idle RSS (static)", `${fmt(serveIdle)} KiB`, "≤ 256 KiB", serveIdle <= 256);
 
 // ---- 2. per-request servers ------------------------------------------------
@@ -406,35 +406,40 @@ plot ${CONTENDERS.map(([n], i) => `"${dat}" index ${index} using 1:${i + 2} with
 const body = sh(`REQUEST_METHOD=GET PATH_INFO=/api/time ${B}/cgi`).out.split("\r\n\r\n")[1] + "\n";
 mkdirSync(join(B, "static/mt/api"), { recursive: true });
 writeFileSync(join(B, "static/mt/api/time"), body);
-const nPort = await freePort();
-writeFileSync(join(B, "nginx-static.conf"), `worker_processes 1;
-pid ${B}/nginx-static.pid;
-error_log ${B}/nginx-static.err warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path ${B}/tmp-body;
-    proxy_temp_path ${B}/tmp-proxy;
-    fastcgi_temp_path ${B}/tmp-fastcgi;
-    uwsgi_temp_path ${B}/tmp-uwsgi;
-    scgi_temp_path ${B}/tmp-scgi;
-    server {
-        listen 127.0.0.1:${nPort};
-        root ${B}/static;
-        default_type application/json;
-    }
+// nginx serving the same bytes from a file: deploy/nginx/fastcgi.conf
+// itself (its worker, its access log), its location serving the file
+// instead; and the same without the access log, nginx's own ceiling here
+const nPort = await freePort(), nPort2 = await freePort();
+function staticNginx(dir, port, log) {
+  mkdirSync(join(B, dir), { recursive: true });
+  sh(`chmod 777 ${B}/${dir}`);
+  const conf = readFileSync("deploy/nginx/fastcgi.conf", "utf8")
+    .replace(/\/run\/moscow-time\/nginx-fastcgi/g, join(B, dir))
+    .replace(/\b8084\b/g, String(port))
+    .replace(/(location ~ \^\/mt\(\/\|\$\) \{)[^}]*\}/, `$1\n            root ${B}/static;\n            default_type application/json;\n        }`)
+    .replace(/access_log access\.log combined;/, log ? "$&" : "access_log off;");
+  if (!conf.includes(`root ${B}/static;`)) { console.error("bench: deploy/nginx/fastcgi.conf has no location to serve the file from"); process.exit(1); }
+  writeFileSync(join(B, `${dir}.conf`), conf);
+  return `nginx -p ${B}/${dir}/ -e ${B}/${dir}/error.log -c ${B}/${dir}.conf -g 'daemon off;'`;
 }
-`);
+const nginxStatic = staticNginx("nginx-static", nPort, true), nginxBare = staticNginx("nginx-static-nolog", nPort2, false);
+// the FastCGI floor answers with cgi's own bytes for the same request
+const fcgiResp = join(B, "noop-fcgi/response");
+writeFileSync(fcgiResp, spawnSync(join(B, "cgi"), [], { env: { REQUEST_METHOD: "GET", SCRIPT_NAME: "/mt", PATH_INFO: "/api/time" } }).stdout);
+process.env.NOOP_FCGI_RESPONSE = fcgiResp;
 const PCONNS = QUICK ? [16] : [16, 64];
-const pers = { "nginx + cgi.fcgi (FastCGI)": {}, "nginx + a no-op FastCGI responder (the FastCGI floor)": {},
-  "nginx, the same bytes as a static file": {}, "Go reference, net/http": {} };
+const STATIC = "nginx, the same bytes as a static file (deploy/nginx/fastcgi.conf, its location serving the file)";
+const BARE = "nginx, the static file without the access log";
+const FLOOR = "nginx + a FastCGI responder that writes cgi's bytes and does nothing else (the FastCGI floor)";
+const pers = { "nginx + cgi.fcgi (FastCGI, deploy/nginx/fastcgi.conf)": {}, [FLOOR]: {}, [STATIC]: {}, [BARE]: {}, "Go reference, net/http": {} };
 for (const k of Object.keys(pers)) for (const c of PCONNS) pers[k][c] = [];
 const gPort2 = await freePort();
 for (let r = 0; r < ROUNDS; r++) {
   for (const k of Object.keys(pers)) {
     const x = k.startsWith("nginx + cgi") ? await host("nginx-fastcgi", "/mt")
-      : k.startsWith("nginx + a no-op") ? await host("nginx-fastcgi", "/mt", join(B, "noop-fcgi"))
-      : k.startsWith("nginx,") ? { ...(await server("nginx", `nginx -e ${B}/nginx-static.err -c ${B}/nginx-static.conf -g 'daemon off;'`, nPort, "/mt/api/time")), path: "/mt/api/time" }
+      : k === FLOOR ? await host("nginx-fastcgi", "/mt", join(B, "noop-fcgi"))
+      : k === STATIC ? await server("nginx", nginxStatic, nPort, "/mt/api/time")
+      : k === BARE ? await server("nginx", nginxBare, nPort2, "/mt/api/time")
       : await server("go", `${B}/go/moscow-time`, gPort2, "/api/time", { LISTEN: `127.0.0.1:${gPort2}` });
     for (const c of PCONNS) pers[k][c].push(wrk(x.port, x.path, c));
     await stop(x);
@@ -452,10 +457,13 @@ for (const k of Object.keys(pers)) {
 }
 say();
 const pr = (k, c) => median(pers[k][c].map((x) => x.rps));
-goal("nginx + cgi.fcgi / nginx static file, 16 connections", ratio(pr("nginx + cgi.fcgi (FastCGI)", 16), pr("nginx, the same bytes as a static file", 16)), "≥ 0.7",
-  pr("nginx + cgi.fcgi (FastCGI)", 16) / pr("nginx, the same bytes as a static file", 16) >= 0.7);
-goal("nginx + cgi.fcgi / nginx + a no-op FastCGI responder, 16 connections", ratio(pr("nginx + cgi.fcgi (FastCGI)", 16), pr("nginx + a no-op FastCGI responder (the FastCGI floor)", 16)), "reported", true);
+const FC = "nginx + cgi.fcgi (FastCGI, deploy/nginx/fastcgi.conf)";
+goal("nginx + cgi.fcgi / nginx serving the static file, same configuration, 16 connections", ratio(pr(FC, 16), pr(STATIC, 16)), "≥ 0.7", pr(FC, 16) / pr(STATIC, 16) >= 0.7);
+goal("nginx + cgi.fcgi / nginx serving the static file without an access log, 16 connections", ratio(pr(FC, 16), pr(BARE, 16)), "reported", true);
+goal("nginx + cgi.fcgi / nginx + the FastCGI floor, 16 connections (cgi.fcgi's own cost)", ratio(pr(FC, 16), pr(FLOOR, 16)), "reported", true);
+goal("nginx + the FastCGI floor / nginx serving the static file, 16 connections (nginx's cost of a FastCGI hop)", ratio(pr(FLOOR, 16), pr(STATIC, 16)), "reported", true);
 goal("Go net/http / serve + cgi, 16 connections", ratio(pr("Go reference, net/http", 16), med("serve + cgi", 16, "rps")), "reported", true);
+goal("Go net/http / nginx + cgi.fcgi, 16 connections", ratio(pr("Go reference, net/http", 16), pr(FC, 16)), "reported", true);
 
 // ---- 4. WAGI on a native host ------------------------------------------------
 
