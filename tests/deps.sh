@@ -4,7 +4,7 @@
 # the Europe/Moscow cross-check, mandoc, the real hosts of deploy/ (Apache,
 # lighttpd, nginx, fcgiwrap, spawn-fcgi, tcpserver, xinetd, systemd's
 # tools), Chromium for the browser test, what make bench runs and compares
-# against (wrk, hyperfine, gnuplot, Go, busybox, mini_httpd, libfcgi),
+# against (wrk, hyperfine, gnuplot, Go, busybox, mini_httpd),
 # Node.js, and jco and playwright-core into tests/node_modules. Safe to run
 # again; apt runs only when a package is missing. The servers' packages would start them on
 # port 80: they are installed with their services kept from starting.
@@ -15,7 +15,7 @@ SUDO=
 
 pkgs="make gcc libc6-dev musl-tools clang-19 lld-19 llvm-19
     libclang-rt-19-dev libclang-rt-19-dev-wasm32 wasi-libc tzdata mandoc
-    apache2 lighttpd nginx-light fcgiwrap spawn-fcgi libfcgi-dev ucspi-tcp
+    apache2 lighttpd nginx-light fcgiwrap spawn-fcgi ucspi-tcp
     xinetd systemd chromium curl
     wrk hyperfine golang-go busybox mini-httpd gnuplot-nox"
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

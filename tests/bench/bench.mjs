@@ -25,6 +25,7 @@ process.env.PATH = `${process.env.PATH || "/usr/bin:/bin"}:/usr/sbin:/sbin`;
 const QUICK = process.env.BENCH_QUICK === "1";
 const SECS = Number(process.env.BENCH_SECONDS || (QUICK ? 1 : 4));
 const ROUNDS = Number(process.env.BENCH_ROUNDS || (QUICK ? 1 : 3));
+const PAIR_ROUNDS = QUICK ? 1 : ROUNDS + 2;	// serve + cgi against its floor
 const CONNS = QUICK ? [16] : [16, 64, 256, 1024];
 const B = join(repo, "tests/.build/bench");
 const t0 = Date.now();
@@ -189,7 +190,7 @@ say(`gcc ${ver("gcc -dumpfullversion")}, musl ${ver("dpkg-query -W -f '${Version
   `ucspi-tcp ${ver("dpkg-query -W -f '${Version}' ucspi-tcp")}, ${ver("podman --version")}, ${ver("wrk -v 2>&1")}, ${ver("hyperfine --version")}.`);
 say();
 say(`Loads: \`wrk -t2 -cN -d${SECS}s --latency\`, keep-alive, GET, ${ROUNDS} round${ROUNDS > 1 ? "s" : ""} with the contenders ` +
-  `alternating, medians. Start times: \`hyperfine -N\`, medians. Builds: static musl, \`${FLAGS} ${LD}\`; ` +
+  `alternating (serve + cgi and serve + the no-op: ${PAIR_ROUNDS} rounds, both running, their loads alternating at each connection count), medians. Start times: \`hyperfine -N\`, medians. Builds: static musl, \`${FLAGS} ${LD}\`; ` +
   `the Go reference with \`CGO_ENABLED=0 go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static"\`, as the seed report built it. ` +
   "Seed: the figures the seed report printed (Docker and wasmtime on another machine).");
 say();
@@ -325,16 +326,33 @@ for (const [name] of CONTENDERS) {
   res[name] = {};
   for (const c of CONNS) res[name][c] = { rps: [], p50: [], p99: [], rss: [], note: "" };
 }
+// a second of load, not counted, on a server just started
+function warm(x) { wrk(x.port, x.path, 16, 1); }
+function load(name, x, c) {
+  const w = wrk(x.port, x.path, c);
+  const cell = res[name][c];
+  cell.rps.push(w.rps); cell.p50.push(w.p50); cell.p99.push(w.p99);
+  cell.rss.push(treeRss(x.pid));
+  if (w.note) cell.note = w.note;
+}
+// serve + cgi and its floor, the ratio the goals ask most finely of, run
+// side by side, their loads alternating at each connection count, for
+// more rounds than the rest
+const PAIR = ["serve + cgi", "serve + static no-op (floor)"];
+for (let r = 0; r < PAIR_ROUNDS; r++) {
+  const xs = [];
+  for (const name of PAIR) xs.push(await CONTENDERS.find(([n]) => n === name)[1]());
+  for (const x of xs) warm(x);
+  for (const c of CONNS) PAIR.forEach((name, i) => load(name, xs[i], c));
+  if (r === 0) PAIR.forEach((name, i) => { res[name].page = wrk(xs[i].port, xs[i].page, 64); });
+  for (const x of xs) await stop(x);
+}
 for (let r = 0; r < ROUNDS; r++) {
   for (const [name, start] of CONTENDERS) {
+    if (PAIR.includes(name)) continue;
     const x = await start();
-    for (const c of CONNS) {
-      const w = wrk(x.port, x.path, c);
-      const cell = res[name][c];
-      cell.rps.push(w.rps); cell.p50.push(w.p50); cell.p99.push(w.p99);
-      cell.rss.push(treeRss(x.pid));
-      if (w.note) cell.note = w.note;
-    }
+    warm(x);
+    for (const c of CONNS) load(name, x, c);
     if (r === 0) res[name].page = wrk(x.port, x.page, 64);
     await stop(x);
   }
