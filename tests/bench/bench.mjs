@@ -132,6 +132,7 @@ function hyperfine(cmds, runs, warmup, env = {}) {
 const TOOLS = ["wrk", "hyperfine", "musl-gcc", "clang-19", "go", "gnuplot", "podman", "buildah",
   "lighttpd", "apache2", "nginx", "fcgiwrap", "spawn-fcgi", "tcpserver", "busybox", "mini_httpd"];
 const missing = TOOLS.filter((t) => sh(`command -v ${t} || test -x /usr/sbin/${t}`).code !== 0);
+if (sh("test -x tests/node_modules/.bin/jco").code !== 0) missing.push("jco (tests/node_modules)");
 if (missing.length) {
   console.error(`bench: missing ${missing.join(", ")}: run make deps bench-deps`);
   process.exit(1);
@@ -220,6 +221,15 @@ const w = new WASI({ version: "preview1", args: ["cgi"], env: { MODE: "once" }, 
 process.exitCode = w.start(new WebAssembly.Instance(new WebAssembly.Module(readFileSync(process.argv[2])), w.getImportObject()));\n`);
 const [wCgi, wNoop] = hyperfine([`${node} --no-warnings ${B}/wasi-once.mjs ${B}/cgi.wasm`,
   `${node} --no-warnings ${B}/wasi-once.mjs ${B}/noop.wasm`], runsW, 3);
+// jco: each module wrapped in the preview1 command adapter, as Spin runs it
+const JCO = "tests/node_modules/.bin/jco";
+for (const m of ["cgi", "noop"]) {
+  must(`${JCO} new ${B}/${m}.wasm --wasi-command -o ${B}/${m}.component.wasm`);
+  must(`${JCO} transpile ${B}/${m}.component.wasm -o ${B}/jco-${m} --name cgi --no-typescript -q`);
+  writeFileSync(join(B, `jco-${m}/package.json`), '{"type":"module"}\n');
+}
+const [jCgi, jNoop] = hyperfine([`${node} --no-warnings tests/jco-run.mjs ${B}/jco-cgi/cgi.js`,
+  `${node} --no-warnings tests/jco-run.mjs ${B}/jco-noop/cgi.js`], runsW, 3, { MODE: "once" });
 // in-process: compile + instantiate + _start, the module alone; the
 // modules alternate in one process, each iteration timed, medians
 writeFileSync(join(B, "wasi-inproc.mjs"), `import { openSync, readFileSync } from "node:fs"; import { WASI } from "node:wasi";
@@ -260,16 +270,18 @@ async function ctrRss(image, env) {
   const port = await freePort();
   const name = `mt-bench-${port}`;
   must(`${P} run -d --name ${name} --network host ${env(port)} ${image}`);
-  let rss = NaN;
+  let rss = NaN, stats = "-";
   try {
     for (let i = 0; i < 50 && !(await answers(port, "/api/time")); i++) await sleep(100);
     await sleep(300);
     const pid = Number(must(`${P} inspect ${name} --format '{{.State.Pid}}'`));
     rss = treeRss(pid);
+    // podman stats: the container's cgroup, as docker stats reported it
+    stats = sh(`timeout 30 ${P} stats --no-stream --format '{{.MemUsage}}' ${name}`).out.split(" / ")[0] || "-";
   } finally {
     sh(`${P} rm -f -t 0 ${name}`);
   }
-  return rss;
+  return { rss, stats };
 }
 const ctrOursRss = await ctrRss("localhost/moscow-time:bench", (p) => `-e PORT=${p}`);
 const ctrGoRss = await ctrRss("localhost/moscow-time-reference:bench", (p) => `-e LISTEN=127.0.0.1:${p}`);
@@ -280,9 +292,9 @@ say("| | Go reference (scratch image) | moscow-time (scratch image) | moscow-tim
 say("|---|---|---|---|---|---|");
 say(`| binary size | ${fmt(sz.go)} B | ${fmt(sz.cgi)} B cgi + ${fmt(sz.serve)} B serve | ${fmt(sz.wasm)} B cgi.wasm | 4.4 MB | 2.34 MB |`);
 say(`| image size | ${fmt(sz.gimg)} B | ${fmt(sz.img)} B | ${fmt(sz.wimg)} B | 4.38 MB | 0.83 MB |`);
-say(`| CLI start, native process (\`MODE=once\`) | ${fmt(cliGo, 3)} ms | ${fmt(cliCgi, 3)} ms (static no-op: ${fmt(cliNoop, 3)} ms) | node:wasi process: ${fmt(wCgi, 1)} ms (no-op module: ${fmt(wNoop, 1)} ms) | | |`);
+say(`| CLI start, native process (\`MODE=once\`) | ${fmt(cliGo, 3)} ms | ${fmt(cliCgi, 3)} ms (static no-op: ${fmt(cliNoop, 3)} ms) | node:wasi process: ${fmt(wCgi, 1)} ms (no-op module: ${fmt(wNoop, 1)} ms); jco, the preview1 adapter Spin uses: ${fmt(jCgi, 1)} ms (no-op: ${fmt(jNoop, 1)} ms) | | |`);
 say(`| CLI start, container (\`podman run --rm -e MODE=once\`) | ${fmt(ctrGo, 0)} ms | ${fmt(ctrOurs, 0)} ms (no-op image: ${fmt(ctrNoop, 0)} ms) | in-process under node: ${fmt(ipCgi, 3)} ms (no-op: ${fmt(ipNoop, 3)} ms; a no-op that reads the clock: ${fmt(ipClock, 3)} ms) | 336 ms (docker run) | 57 ms (wasmtime) |`);
-say(`| server idle memory (RSS) | ${fmt(goIdle)} KiB; in its container ${fmt(ctrGoRss)} KiB | serve ${fmt(serveIdle)} KiB; in its container ${fmt(ctrOursRss)} KiB | - (per request) | 1.54 MiB (docker stats) | N/A |`);
+say(`| server idle memory (RSS; \`podman stats\`) | ${fmt(goIdle)} KiB; in its container ${fmt(ctrGoRss.rss)} KiB, podman stats ${ctrGoRss.stats} | serve ${fmt(serveIdle)} KiB; in its container ${fmt(ctrOursRss.rss)} KiB, podman stats ${ctrOursRss.stats} | - (per request) | 1.54 MiB (docker stats) | N/A |`);
 say("| server mode | net/http (below) | serve, one process per request (below) | Spin WAGI; serve + node:wasi (below) | works | via Spin |");
 say();
 
@@ -293,6 +305,7 @@ goal("native image", `${fmt(sz.img)} B`, "≤ 96 KB", sz.img <= 96000);
 goal("wasm image", `${fmt(sz.wimg)} B`, "≤ 24 KB", sz.wimg <= 24000);
 goal("CLI start, native: cgi / static no-op", ratio(cliCgi, cliNoop), "≤ 1.10", cliCgi / cliNoop <= 1.10);
 goal("CLI start, WASM process: cgi.wasm / no-op module (node:wasi)", ratio(wCgi, wNoop), "≤ 1.3", wCgi / wNoop <= 1.3);
+goal("CLI start, WASM process: cgi.wasm / no-op module (jco)", ratio(jCgi, jNoop), "≤ 1.3", jCgi / jNoop <= 1.3);
 goal("CLI start, WASM in-process: cgi.wasm / no-op module (node)", ratio(ipCgi, ipNoop), "≤ 1.3", ipCgi / ipNoop <= 1.3);
 goal("the same: a no-op that reads the clock, cgi.wasm's imports exactly / no-op module (the runtime's cost of the clock import)", ratio(ipClock, ipNoop), "reported", true);
 goal("the same: cgi.wasm / the no-op that reads the clock (the module's own cost)", ratio(ipCgi, ipClock), "reported", true);
