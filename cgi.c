@@ -559,13 +559,27 @@ now_s(int64_t *t)
 }
 
 /*
+ * The response body's buffer goes, on x86-64 ELF, to .lbss, which the
+ * linker places after every other zeroed variable: the small buffers and
+ * libc's own variables then share the first writable page with the start
+ * of the body, and a process answering /api/time writes one page of its
+ * data instead of two (5 page faults, as many as a static no-op; 2-3% of
+ * a spawn). GCC only: clang would store the section's zeros in the file.
+ */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(__clang__)
+#define AFTER_BSS	__attribute__((section(".lbss")))
+#else
+#define AFTER_BSS
+#endif
+
+/*
  * Answer one CGI request from the environment through w. Always 0 (see
  * cgi(1)).
  */
 static int
 cgi_request(const struct writer *w)
 {
-	static char body[RESP_BODY_MAX];
+	static char body[RESP_BODY_MAX] AFTER_BSS;
 	struct cgireq q;
 	struct resp r;
 	int64_t	 now;
@@ -690,8 +704,9 @@ main(void)
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#define FCGI_CONNS_MAX		1024	/* connections held; more wait in the backlog */
-#define FCGI_CONNS_MAX_STR	"1024"
+#define FCGI_CONNS_MAX		1024	/* connections held (digits: FCGI_GET_VALUES sends them) */
+#define FCGI_FDS_SPARE		16	/* descriptors besides connections: stdio, the listener */
+#define FCGI_RETRY_MS		100	/* ms before accepting again when out of descriptors */
 #define FCGI_HEAD		8	/* bytes of a record's header */
 #define FCGI_CONTENT_MAX	65535	/* bytes of a record's content */
 #define FCGI_READ_BYTES		16384	/* bytes one read takes at most */
@@ -954,9 +969,11 @@ fcgi_answer(struct fconn *c)
 static void
 fcgi_manage(struct fconn *c, const struct fcgi_rec *r)
 {
+#define DIGITS(n)	#n
+#define DECIMAL(n)	DIGITS(n)
 	static const char *const vals[][2] = {
-		{ "FCGI_MAX_CONNS", FCGI_CONNS_MAX_STR },
-		{ "FCGI_MAX_REQS", FCGI_CONNS_MAX_STR },
+		{ "FCGI_MAX_CONNS", DECIMAL(FCGI_CONNS_MAX) },
+		{ "FCGI_MAX_REQS", DECIMAL(FCGI_CONNS_MAX) },
 		{ "FCGI_MPXS_CONNS", "0" },
 	};
 	unsigned char o[FCGI_HEAD + 128];
@@ -1256,13 +1273,13 @@ fcgi_loop(int ls)
 	const char *allow = getenv("FCGI_WEB_SERVER_ADDRS");
 	struct rlimit rl;
 	size_t	 i;
-	int	 fl, paused = 0;
+	int	 fl, n, paused = 0;
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
-	    rl.rlim_cur < FCGI_CONNS_MAX + 16) {
-		rl.rlim_cur = rl.rlim_max < FCGI_CONNS_MAX + 16 ?
-		    rl.rlim_max : FCGI_CONNS_MAX + 16;
+	    rl.rlim_cur < FCGI_CONNS_MAX + FCGI_FDS_SPARE) {
+		rl.rlim_cur = rl.rlim_max < FCGI_CONNS_MAX + FCGI_FDS_SPARE ?
+		    rl.rlim_max : FCGI_CONNS_MAX + FCGI_FDS_SPARE;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if ((fl = fcntl(ls, F_GETFL)) == -1 ||
@@ -1278,12 +1295,15 @@ fcgi_loop(int ls)
 			pfd[i + 1].events = conns[i].outlen > 0 ? POLLOUT : POLLIN;
 			pfd[i + 1].revents = 0;
 		}
-		if (poll(pfd, (nfds_t)nconns + 1, paused ? 100 : -1) == -1) {
+		if ((n = poll(pfd, (nfds_t)nconns + 1, paused ?
+		    FCGI_RETRY_MS : -1)) == -1) {
 			if (errno == EINTR)
 				continue;
 			msg("poll failed", "");
 			return 1;
 		}
+		if (n == 0)
+			paused = 0;	/* out of descriptors a while ago */
 		for (i = nconns; i-- > 0;)
 			if (pfd[i + 1].revents != 0 &&
 			    fcgi_ready(&conns[i], pfd[i + 1].revents) == -1) {

@@ -23,6 +23,20 @@ make -s -C "$W" CC=musl-gcc LDFLAGS=-static >>"$W/log" 2>&1 &&
     ! readelf -l "$W/cgi" | grep -q INTERP && ! readelf -l "$W/serve" | grep -q INTERP &&
     [ "$(MODE=once "$W/cgi" | wc -l)" -eq 4 ] && [ "$(MODE=once "$W/serve" | wc -l)" -eq 4 ]
 check "make CC=musl-gcc LDFLAGS=-static gives static binaries that run" $?
+# cgi.c's AFTER_BSS: in that build the body buffer is .lbss, after every
+# other zeroed variable, and .data and .bss share one 4 KiB page
+readelf -SW "$W/cgi" | awk '
+	function hex(s, i, v) {
+		for (i = 1; i <= length(s); i++)
+			v = v * 16 + index("0123456789abcdef", substr(tolower(s), i, 1)) - 1
+		return v
+	}
+	{ sub(/^ *\[ *[0-9]+\] */, "") }
+	$1 == ".data" { d = hex($3) }
+	$1 == ".bss" { e = hex($3) + hex($5) }
+	$1 == ".lbss" { l = hex($3); n = hex($5) }
+	END { exit !(d && e && l >= e && n == 32768 && int(d / 4096) == int((e - 1) / 4096)) }'
+check "static cgi: .data and .bss in one page, the 32 KiB body after them (.lbss)" $?
 make -s -C "$W" DESTDIR="$PWD/$W/root" PREFIX=/usr install >>"$W/log" 2>&1 &&
     [ -x "$W/root/usr/bin/cgi" ] && [ -x "$W/root/usr/bin/serve" ] &&
     [ -f "$W/root/usr/share/man/man1/cgi.1" ] && [ -f "$W/root/usr/share/man/man1/serve.1" ]

@@ -83,9 +83,12 @@ function responses(recs) {
 
 const started = [];
 // cgi.fcgi on a Unix socket (or on 127.0.0.1:port when tcp), env added
-async function startFcgi({ tcp = false, env = {} } = {}) {
+async function startFcgi({ tcp = false, env = {}, nofile = 0 } = {}) {
   const where = tcp ? ["-a", "127.0.0.1", "-p", String(tcp)] : ["-s", join(DIR, `s${started.length}.sock`)];
-  const proc = spawn("spawn-fcgi", ["-n", ...where, "--", FCGI], { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  const argv = ["spawn-fcgi", "-n", ...where, "--", FCGI];
+  // nofile: the descriptor limit, soft and hard, cgi.fcgi starts under
+  const cmd = nofile ? ["sh", "-c", `ulimit -n ${nofile} && exec "$@"`, "sh", ...argv] : argv;
+  const proc = spawn(cmd[0], cmd.slice(1), { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   started.push(proc);
   let err = "";
   proc.stderr.on("data", (d) => { err += d; });
@@ -353,6 +356,27 @@ test(`FCGI_CONNS_MAX (${CONNS_MAX}) connections are held; one more waits in the 
     assert(responses(await extra.until(ends(1), 3000)).length === 1, "not answered after a connection closed");
   } finally {
     for (const c of held) c.close();
+  }
+});
+
+test("out of descriptors: connections past the limit wait, and are answered once one closes", async () => {
+  // 10 descriptors: 0-2 and the listener's copy leave 7 for connections
+  const f = await startFcgi({ nofile: 10 });
+  const held = [];
+  try {
+    for (let i = 0; i < 9; i++) held.push(await connect(f.addr));
+    await held[0].write(request(1, "/api/time"));
+    assert(responses(await held[0].until(ends(1))).length === 1, "a held connection is not answered");
+    const last = held[8];
+    await last.write(request(1, "/api/time"));
+    assert((await last.until(ends(1), 500)).length === 0, "answered past the descriptor limit");
+    held[1].close();
+    held[2].close();
+    assert(responses(await last.until(ends(1), 3000)).length === 1, "not answered after two closed");
+    assert(f.proc.exitCode === null, "cgi.fcgi exited");
+  } finally {
+    for (const c of held) c.close();
+    await f.stop();
   }
 });
 
