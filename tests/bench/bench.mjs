@@ -154,6 +154,7 @@ copyFileSync("cgi.wasm", join(B, "cgi.wasm"));
 const WASI_CC = "clang-19 --target=wasm32-wasi --sysroot=/usr -Oz -flto";
 must(`${WASI_CC} -o ${B}/noop.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
 must(`${WASI_CC} -DREAD_CLOCK -o ${B}/noop-clock.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
+must(`${WASI_CC} -DPRINT -o ${B}/noop-print.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
 mkdirSync(join(B, "go"), { recursive: true });
 must(`cd tests/bench/reference && CGO_ENABLED=0 GOOS=linux GOCACHE=${B}/go/cache GOPATH=${B}/go/path GOFLAGS=-mod=mod ` +
   `go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static" -o ${B}/go/moscow-time .`);
@@ -223,13 +224,13 @@ const [wCgi, wNoop] = hyperfine([`${node} --no-warnings ${B}/wasi-once.mjs ${B}/
   `${node} --no-warnings ${B}/wasi-once.mjs ${B}/noop.wasm`], runsW, 3);
 // jco: each module wrapped in the preview1 command adapter, as Spin runs it
 const JCO = "tests/node_modules/.bin/jco";
-for (const m of ["cgi", "noop"]) {
+for (const m of ["cgi", "noop", "noop-print"]) {
   must(`${JCO} new ${B}/${m}.wasm --wasi-command -o ${B}/${m}.component.wasm`);
   must(`${JCO} transpile ${B}/${m}.component.wasm -o ${B}/jco-${m} --name cgi --no-typescript -q`);
   writeFileSync(join(B, `jco-${m}/package.json`), '{"type":"module"}\n');
 }
-const [jCgi, jNoop] = hyperfine([`${node} --no-warnings tests/jco-run.mjs ${B}/jco-cgi/cgi.js`,
-  `${node} --no-warnings tests/jco-run.mjs ${B}/jco-noop/cgi.js`], runsW, 3, { MODE: "once" });
+const [jCgi, jNoop, jPrint] = hyperfine([`${node} --no-warnings tests/jco-run.mjs ${B}/jco-cgi/cgi.js`,
+  `${node} --no-warnings tests/jco-run.mjs ${B}/jco-noop/cgi.js`, `${node} --no-warnings tests/jco-run.mjs ${B}/jco-noop-print/cgi.js`], runsW, 3, { MODE: "once" });
 // in-process: compile + instantiate + _start, the module alone; the
 // modules alternate in one process, each iteration timed, medians
 writeFileSync(join(B, "wasi-inproc.mjs"), `import { openSync, readFileSync } from "node:fs"; import { WASI } from "node:wasi";
@@ -292,7 +293,7 @@ say("| | Go reference (scratch image) | moscow-time (scratch image) | moscow-tim
 say("|---|---|---|---|---|---|");
 say(`| binary size | ${fmt(sz.go)} B | ${fmt(sz.cgi)} B cgi + ${fmt(sz.serve)} B serve | ${fmt(sz.wasm)} B cgi.wasm | 4.4 MB | 2.34 MB |`);
 say(`| image size | ${fmt(sz.gimg)} B | ${fmt(sz.img)} B | ${fmt(sz.wimg)} B | 4.38 MB | 0.83 MB |`);
-say(`| CLI start, native process (\`MODE=once\`) | ${fmt(cliGo, 3)} ms | ${fmt(cliCgi, 3)} ms (static no-op: ${fmt(cliNoop, 3)} ms) | node:wasi process: ${fmt(wCgi, 1)} ms (no-op module: ${fmt(wNoop, 1)} ms); jco, the preview1 adapter Spin uses: ${fmt(jCgi, 1)} ms (no-op: ${fmt(jNoop, 1)} ms) | | |`);
+say(`| CLI start, native process (\`MODE=once\`) | ${fmt(cliGo, 3)} ms | ${fmt(cliCgi, 3)} ms (static no-op: ${fmt(cliNoop, 3)} ms) | node:wasi process: ${fmt(wCgi, 1)} ms (no-op module: ${fmt(wNoop, 1)} ms); jco, the preview1 adapter Spin uses: ${fmt(jCgi, 1)} ms (no-op: ${fmt(jNoop, 1)} ms; a no-op that prints a line: ${fmt(jPrint, 1)} ms) | | |`);
 say(`| CLI start, container (\`podman run --rm -e MODE=once\`) | ${fmt(ctrGo, 0)} ms | ${fmt(ctrOurs, 0)} ms (no-op image: ${fmt(ctrNoop, 0)} ms) | in-process under node: ${fmt(ipCgi, 3)} ms (no-op: ${fmt(ipNoop, 3)} ms; a no-op that reads the clock: ${fmt(ipClock, 3)} ms) | 336 ms (docker run) | 57 ms (wasmtime) |`);
 say(`| server idle memory (RSS; \`podman stats\`) | ${fmt(goIdle)} KiB; in its container ${fmt(ctrGoRss.rss)} KiB, podman stats ${ctrGoRss.stats} | serve ${fmt(serveIdle)} KiB; in its container ${fmt(ctrOursRss.rss)} KiB, podman stats ${ctrOursRss.stats} | - (per request) | 1.54 MiB (docker stats) | N/A |`);
 say("| server mode | net/http (below) | serve, one process per request (below) | Spin WAGI; serve + node:wasi (below) | works | via Spin |");
@@ -306,6 +307,7 @@ goal("wasm image", `${fmt(sz.wimg)} B`, "≤ 24 KB", sz.wimg <= 24000);
 goal("CLI start, native: cgi / static no-op", ratio(cliCgi, cliNoop), "≤ 1.10", cliCgi / cliNoop <= 1.10);
 goal("CLI start, WASM process: cgi.wasm / no-op module (node:wasi)", ratio(wCgi, wNoop), "≤ 1.3", wCgi / wNoop <= 1.3);
 goal("CLI start, WASM process: cgi.wasm / no-op module (jco)", ratio(jCgi, jNoop), "≤ 1.3", jCgi / jNoop <= 1.3);
+goal("the same: cgi.wasm / a no-op module that prints one line (jco; the cost of output through its shim)", ratio(jCgi, jPrint), "reported", true);
 goal("CLI start, WASM in-process: cgi.wasm / no-op module (node)", ratio(ipCgi, ipNoop), "≤ 1.3", ipCgi / ipNoop <= 1.3);
 goal("the same: a no-op that reads the clock, cgi.wasm's imports exactly / no-op module (the runtime's cost of the clock import)", ratio(ipClock, ipNoop), "reported", true);
 goal("the same: cgi.wasm / the no-op that reads the clock (the module's own cost)", ratio(ipCgi, ipClock), "reported", true);
