@@ -104,10 +104,10 @@ tests/activate: tests/activate.c
 tests/serve-san: serve.c render.h
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ serve.c
 
-tests/fuzz/fuzz_serve: tests/fuzz/fuzz_serve.c serve.c render.h
+tests/fuzz/fuzz_serve: tests/fuzz/fuzz_serve.c tests/fuzz/check.h serve.c render.h
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_serve.c
 
-tests/fuzz/fuzz_fcgi: tests/fuzz/fuzz_fcgi.c cgi.c render.h templates/index.h
+tests/fuzz/fuzz_fcgi: tests/fuzz/fuzz_fcgi.c tests/fuzz/check.h cgi.c render.h templates/index.h
 	$(FUZZ_CC) $(CPPFLAGS) -DFASTCGI -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_fcgi.c
 
 tests/cgi-san.fcgi: cgi.c render.h templates/index.h
@@ -116,7 +116,7 @@ tests/cgi-san.fcgi: cgi.c render.h templates/index.h
 tests/cgi-san: cgi.c render.h templates/index.h
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ cgi.c
 
-tests/fuzz/fuzz_cgi: tests/fuzz/fuzz_cgi.c cgi.c render.h templates/index.h
+tests/fuzz/fuzz_cgi: tests/fuzz/fuzz_cgi.c tests/fuzz/check.h cgi.c render.h templates/index.h
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_cgi.c
 
 tests/cgi-names.wasm: cgi.c render.h templates/index.h

@@ -22,14 +22,8 @@
 static const int64_t clocks[] = { 0, -1, 1764165668, 2147483648LL,
     4107542400LL, 253402300800LL, INT64_MAX, INT64_MIN, -62135596800LL };
 
-static void
-check(int ok, const char *what)
-{
-	if (!ok) {
-		fprintf(stderr, "fuzz_cgi: %s\n", what);
-		abort();
-	}
-}
+#define FUZZ_NAME "fuzz_cgi"
+#include "check.h"
 
 static void
 valid_utf8(const char *s, size_t n)

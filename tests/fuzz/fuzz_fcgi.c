@@ -18,14 +18,8 @@
 
 #include <stdio.h>
 
-static void
-check(int ok, const char *what)
-{
-	if (!ok) {
-		fprintf(stderr, "fuzz_fcgi: %s\n", what);
-		abort();
-	}
-}
+#define FUZZ_NAME "fuzz_fcgi"
+#include "check.h"
 
 /* The decoder alone, over the whole input as one FCGI_PARAMS stream. */
 static void

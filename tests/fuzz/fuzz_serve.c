@@ -18,14 +18,8 @@
 #undef main
 #include <stdio.h>
 
-static void
-check(int ok, const char *what)
-{
-	if (!ok) {
-		fprintf(stderr, "fuzz_serve: %s\n", what);
-		abort();
-	}
-}
+#define FUZZ_NAME "fuzz_serve"
+#include "check.h"
 
 static void
 no_breaks(const char *s, size_t n, const char *what)
