@@ -25,7 +25,9 @@ process.env.PATH = `${process.env.PATH || "/usr/bin:/bin"}:/usr/sbin:/sbin`;
 const QUICK = process.env.BENCH_QUICK === "1";
 const SECS = Number(process.env.BENCH_SECONDS || (QUICK ? 1 : 4));
 const ROUNDS = Number(process.env.BENCH_ROUNDS || (QUICK ? 1 : 3));
-const PAIR_ROUNDS = QUICK ? 1 : ROUNDS + 2;	// serve + cgi against its floor
+// serve + cgi against its floor, the ratio the goals ask most finely of:
+// loads of 10 s (4 s loads swung its median by 0.05 from run to run)
+const PAIR_ROUNDS = ROUNDS, PAIR_SECS = QUICK ? SECS : 10;
 const CONNS = QUICK ? [16] : [16, 64, 256, 1024];
 const B = join(repo, "tests/.build/bench");
 const t0 = Date.now();
@@ -192,7 +194,7 @@ say(`gcc ${ver("gcc -dumpfullversion")}, musl ${ver("dpkg-query -W -f '${Version
   `ucspi-tcp ${ver("dpkg-query -W -f '${Version}' ucspi-tcp")}, ${ver("podman --version")}, ${ver("wrk -v 2>&1")}, ${ver("hyperfine --version")}.`);
 say();
 say(`Loads: \`wrk -t2 -cN -d${SECS}s --latency\`, keep-alive, GET, ${ROUNDS} round${ROUNDS > 1 ? "s" : ""} with the contenders ` +
-  `alternating (serve + cgi and serve + the no-op: ${PAIR_ROUNDS} rounds, both running, their loads alternating at each connection count), medians. Start times: \`hyperfine -N\`, medians. Builds: static musl, \`${FLAGS} ${LD}\`; ` +
+  `alternating (serve + cgi and serve + the no-op: ${PAIR_ROUNDS} rounds of ${PAIR_SECS} s loads, both running, their loads alternating at each connection count), medians. Start times: \`hyperfine -N\`, medians. Builds: static musl, \`${FLAGS} ${LD}\`; ` +
   `the Go reference with \`CGO_ENABLED=0 go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static"\`, as the seed report built it. ` +
   "Seed: the figures the seed report printed (Docker and wasmtime on another machine).");
 say();
@@ -343,22 +345,21 @@ for (const [name] of CONTENDERS) {
 }
 // a second of load, not counted, on a server just started
 function warm(x) { wrk(x.port, x.path, 16, 1); }
-function load(name, x, c) {
-  const w = wrk(x.port, x.path, c);
+function load(name, x, c, secs = SECS) {
+  const w = wrk(x.port, x.path, c, secs);
   const cell = res[name][c];
   cell.rps.push(w.rps); cell.p50.push(w.p50); cell.p99.push(w.p99);
   cell.rss.push(treeRss(x.pid));
   if (w.note) cell.note = w.note;
 }
-// serve + cgi and its floor, the ratio the goals ask most finely of, run
-// side by side, their loads alternating at each connection count, for
-// more rounds than the rest
+// serve + cgi and its floor run side by side, their loads (PAIR_SECS)
+// alternating at each connection count
 const PAIR = ["serve + cgi", "serve + static no-op (floor)"];
 for (let r = 0; r < PAIR_ROUNDS; r++) {
   const xs = [];
   for (const name of PAIR) xs.push(await CONTENDERS.find(([n]) => n === name)[1]());
   for (const x of xs) warm(x);
-  for (const c of CONNS) PAIR.forEach((name, i) => load(name, xs[i], c));
+  for (const c of CONNS) PAIR.forEach((name, i) => load(name, xs[i], c, PAIR_SECS));
   if (r === 0) PAIR.forEach((name, i) => { res[name].page = wrk(xs[i].port, xs[i].page, 64); });
   for (const x of xs) await stop(x);
 }
