@@ -739,6 +739,7 @@ struct fconn {
 	unsigned	 id;		/* the request being received; 0: none */
 	int		 keep;		/* its FCGI_KEEP_CONN */
 	int		 params_end;	/* its FCGI_PARAMS stream has ended */
+	int		 stdin_end;	/* its FCGI_STDIN stream has ended */
 	int		 over;		/* its parameters passed ENV_BYTES_MAX */
 	unsigned char	*in;		/* bytes read and not yet taken */
 	size_t		 inlen;
@@ -1037,7 +1038,7 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 		} else {
 			c->id = r->id;
 			c->keep = r->data[2] & FCGI_KEEP_CONN;
-			c->params_end = c->over = 0;
+			c->params_end = c->stdin_end = c->over = 0;
 		}
 		return;
 	case FT_ABORT_REQUEST:
@@ -1051,6 +1052,8 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 			return;
 		if (r->len == 0) {
 			c->params_end = 1;
+			if (c->stdin_end)
+				fcgi_answer(c);
 			return;
 		}
 		if (c->over || r->len > ENV_BYTES_MAX - c->parlen) {
@@ -1071,7 +1074,10 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 		return;
 	case FT_STDIN:
 		/* No resource here takes a body: its end completes the request. */
-		if (c->id != 0 && r->id == c->id && r->len == 0 && c->params_end)
+		if (c->id == 0 || r->id != c->id || r->len > 0 || c->stdin_end)
+			return;
+		c->stdin_end = 1;
+		if (c->params_end)
 			fcgi_answer(c);
 		return;
 	default:

@@ -204,6 +204,16 @@ test("two requests in one write are answered in order; padding is skipped", asyn
   c.close();
 });
 
+test("FCGI_STDIN ending before FCGI_PARAMS: answered once both have ended", async (f) => {
+  const c = await connect(f.addr);
+  await c.write(Buffer.concat([begin(4), rec(T.STDIN, 4), rec(T.PARAMS, 4, pairs(cgiVars("/api/time")))]));
+  assert((await c.until(ends(1), 300)).length === 0, "answered before FCGI_PARAMS ended");
+  await c.write(rec(T.PARAMS, 4));
+  const rs = responses(await c.until(ends(1)));
+  assert(rs.length === 1 && rs[0].id === 4 && statusOf(rs[0].stdout) === 200, JSON.stringify(rs));
+  c.close();
+});
+
 test("a body on FCGI_STDIN is read and dropped: POST is 405 with Allow", async (f) => {
   const c = await connect(f.addr);
   await c.write(request(1, "/api/time", { method: "POST", body: Buffer.alloc(100000, 120) }));
