@@ -789,6 +789,29 @@ fcgi_len(const unsigned char *p, size_t n, size_t *len)
 }
 
 /*
+ * The name-value pair at p[*at..n): its name's and value's lengths, and
+ * *at moved to its name, which the value follows. 0, or -1 if a length
+ * runs past the end.
+ */
+static int
+fcgi_pair(const unsigned char *p, size_t n, size_t *at, size_t *nl,
+    size_t *vl)
+{
+	size_t	 i = *at, k;
+
+	if ((k = fcgi_len(p + i, n - i, nl)) == 0)
+		return -1;
+	i += k;
+	if ((k = fcgi_len(p + i, n - i, vl)) == 0)
+		return -1;
+	i += k;
+	if (*nl > n - i || *vl > n - i - *nl)
+		return -1;
+	*at = i;
+	return 0;
+}
+
+/*
  * The name-value pairs p[0..n) as "NAME=value" strings in text (cap
  * bytes), pointed at from vars (max of them, then a NULL). The count, or
  * -1 if a length runs past the end, a name is empty or holds '=' or NUL,
@@ -799,16 +822,10 @@ static long
 fcgi_pairs(const unsigned char *p, size_t n, char *text, size_t cap,
     char **vars, size_t max)
 {
-	size_t	 i = 0, used = 0, cnt = 0, k, nl, vl;
+	size_t	 i = 0, used = 0, cnt = 0, nl, vl;
 
 	while (i < n) {
-		if ((k = fcgi_len(p + i, n - i, &nl)) == 0)
-			return -1;
-		i += k;
-		if ((k = fcgi_len(p + i, n - i, &vl)) == 0)
-			return -1;
-		i += k;
-		if (nl > n - i || vl > n - i - nl || nl == 0 ||
+		if (fcgi_pair(p, n, &i, &nl, &vl) == -1 || nl == 0 ||
 		    memchr(p + i, '=', nl) != NULL ||
 		    memchr(p + i, '\0', nl + vl) != NULL)
 			return -1;
@@ -850,6 +867,13 @@ fcgi_end(unsigned char *h, unsigned id, enum fcgi_status st)
 	h[FCGI_HEAD + 4] = (unsigned char)st;
 }
 
+/* 1 if the last call on a non-blocking socket failed only for now. */
+static int
+fcgi_again(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
 /* Write iov to c, keeping what the socket does not take now. 0, or -1. */
 static int
 fcgi_send(struct fconn *c, struct iovec *iov, int cnt)
@@ -863,7 +887,7 @@ fcgi_send(struct fconn *c, struct iovec *iov, int cnt)
 		while ((w = writev(c->fd, iov, cnt)) == -1 && errno == EINTR)
 			;
 	if (w == -1) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		if (!fcgi_again()) {
 			c->dead = 1;
 			return -1;
 		}
@@ -978,7 +1002,7 @@ fcgi_manage(struct fconn *c, const struct fcgi_rec *r)
 		{ "FCGI_MPXS_CONNS", "0" },
 	};
 	unsigned char o[FCGI_HEAD + 128];
-	size_t	 i = 0, n = 0, k, j, nl, vl, ln, lv;
+	size_t	 i = 0, n = 0, j, nl, vl, ln, lv;
 
 	if (r->type != FT_GET_VALUES) {
 		fcgi_head(o, FT_UNKNOWN_TYPE, 0, 8);
@@ -987,14 +1011,8 @@ fcgi_manage(struct fconn *c, const struct fcgi_rec *r)
 		fcgi_send1(c, o, FCGI_HEAD + 8);
 		return;
 	}
-	while (i < r->len) {
-		if ((k = fcgi_len(r->data + i, r->len - i, &nl)) == 0)
-			break;
-		i += k;
-		if ((k = fcgi_len(r->data + i, r->len - i, &vl)) == 0 ||
-		    nl > r->len - i - k || vl > r->len - i - k - nl)
-			break;
-		i += k;
+	/* the names asked for, up to a malformed pair */
+	while (i < r->len && fcgi_pair(r->data, r->len, &i, &nl, &vl) == 0) {
 		for (j = 0; j < sizeof(vals) / sizeof(vals[0]); j++) {
 			ln = strlen(vals[j][0]);
 			lv = strlen(vals[j][1]);
@@ -1161,8 +1179,7 @@ fcgi_ready(struct fconn *c, short revents)
 			return 0;
 		n = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
 		if (n == -1)
-			return errno == EAGAIN || errno == EWOULDBLOCK ||
-			    errno == EINTR ? 0 : -1;
+			return fcgi_again() ? 0 : -1;
 		if ((c->outoff += (size_t)n) < c->outlen)
 			return 0;
 		free(c->out);
@@ -1171,8 +1188,7 @@ fcgi_ready(struct fconn *c, short revents)
 		fcgi_input(c, NULL, 0);
 	} else {
 		n = read(c->fd, rbuf, sizeof(rbuf));
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-		    errno == EINTR))
+		if (n == -1 && fcgi_again())
 			return 0;
 		if (n <= 0)
 			return -1;
@@ -1299,7 +1315,6 @@ fcgi_loop(int ls)
 		for (i = 0; i < nconns; i++) {
 			pfd[i + 1].fd = conns[i].fd;
 			pfd[i + 1].events = conns[i].outlen > 0 ? POLLOUT : POLLIN;
-			pfd[i + 1].revents = 0;
 		}
 		if ((n = poll(pfd, (nfds_t)nconns + 1, paused ?
 		    FCGI_RETRY_MS : -1)) == -1) {
@@ -1318,7 +1333,6 @@ fcgi_loop(int ls)
 			}
 		paused = paused || ((pfd[0].revents & POLLIN) &&
 		    fcgi_accept(ls, allow));
-		pfd[0].revents = 0;
 	}
 }
 
