@@ -231,8 +231,8 @@ for (const m of ["cgi", "noop", "noop-print"]) {
   must(`${JCO} transpile ${B}/${m}.component.wasm -o ${B}/jco-${m} --name cgi --no-typescript -q`);
   writeFileSync(join(B, `jco-${m}/package.json`), '{"type":"module"}\n');
 }
-const [jCgi, jNoop, jPrint] = hyperfine([`${node} --no-warnings tests/jco-run.mjs ${B}/jco-cgi/cgi.js`,
-  `${node} --no-warnings tests/jco-run.mjs ${B}/jco-noop/cgi.js`, `${node} --no-warnings tests/jco-run.mjs ${B}/jco-noop-print/cgi.js`], runsW, 3, { MODE: "once" });
+const [jCgi, jNoop, jPrint] = hyperfine(["cgi", "noop", "noop-print"].map((m) => `${node} --no-warnings tests/jco-run.mjs ${B}/jco-${m}/cgi.js`),
+  runsW, 3, { MODE: "once" });
 // in-process: compile + instantiate + _start, the module alone; the
 // modules alternate in one process, each iteration timed, medians
 writeFileSync(join(B, "wasi-inproc.mjs"), `import { openSync, readFileSync } from "node:fs"; import { WASI } from "node:wasi";
@@ -437,9 +437,11 @@ plot ${CONTENDERS.map(([n], i) => `"${dat}" index ${index} using 1:${i + 2} with
 
 // ---- 3. persistent ---------------------------------------------------------
 
-const body = sh(`REQUEST_METHOD=GET PATH_INFO=/api/time ${B}/cgi`).out.split("\r\n\r\n")[1] + "\n";
+// cgi's answer to GET /mt/api/time: its body is the static file, the
+// whole of it what the FastCGI floor writes
+const answer = spawnSync(join(B, "cgi"), [], { env: { REQUEST_METHOD: "GET", SCRIPT_NAME: "/mt", PATH_INFO: "/api/time" } }).stdout;
 mkdirSync(join(B, "static/mt/api"), { recursive: true });
-writeFileSync(join(B, "static/mt/api/time"), body);
+writeFileSync(join(B, "static/mt/api/time"), answer.subarray(answer.indexOf("\r\n\r\n") + 4));
 // nginx serving the same bytes from a file: deploy/nginx/fastcgi.conf
 // itself (its worker, its access log), its location serving the file
 // instead; and the same without the access log, nginx's own ceiling here
@@ -457,20 +459,20 @@ function staticNginx(dir, port, log) {
   return `nginx -p ${B}/${dir}/ -e ${B}/${dir}/error.log -c ${B}/${dir}.conf -g 'daemon off;'`;
 }
 const nginxStatic = staticNginx("nginx-static", nPort, true), nginxBare = staticNginx("nginx-static-nolog", nPort2, false);
-// the FastCGI floor answers with cgi's own bytes for the same request
 const fcgiResp = join(B, "noop-fcgi/response");
-writeFileSync(fcgiResp, spawnSync(join(B, "cgi"), [], { env: { REQUEST_METHOD: "GET", SCRIPT_NAME: "/mt", PATH_INFO: "/api/time" } }).stdout);
+writeFileSync(fcgiResp, answer);
 process.env.NOOP_FCGI_RESPONSE = fcgiResp;
 const PCONNS = QUICK ? [16] : [16, 64];
 const STATIC = "nginx, the same bytes as a static file (deploy/nginx/fastcgi.conf, its location serving the file)";
 const BARE = "nginx, the static file without the access log";
 const FLOOR = "nginx + a FastCGI responder that writes cgi's bytes and does nothing else (the FastCGI floor)";
-const pers = { "nginx + cgi.fcgi (FastCGI, deploy/nginx/fastcgi.conf)": {}, [FLOOR]: {}, [STATIC]: {}, [BARE]: {}, "Go reference, net/http": {} };
+const FC = "nginx + cgi.fcgi (FastCGI, deploy/nginx/fastcgi.conf)";
+const pers = { [FC]: {}, [FLOOR]: {}, [STATIC]: {}, [BARE]: {}, "Go reference, net/http": {} };
 for (const k of Object.keys(pers)) for (const c of PCONNS) pers[k][c] = [];
 const gPort2 = await freePort();
 for (let r = 0; r < ROUNDS; r++) {
   for (const k of Object.keys(pers)) {
-    const x = k.startsWith("nginx + cgi") ? await host("nginx-fastcgi", "/mt")
+    const x = k === FC ? await host("nginx-fastcgi", "/mt")
       : k === FLOOR ? await host("nginx-fastcgi", "/mt", join(B, "noop-fcgi"))
       : k === STATIC ? await server("nginx", nginxStatic, nPort, "/mt/api/time")
       : k === BARE ? await server("nginx", nginxBare, nPort2, "/mt/api/time")
@@ -491,7 +493,6 @@ for (const k of Object.keys(pers)) {
 }
 say();
 const pr = (k, c) => median(pers[k][c].map((x) => x.rps));
-const FC = "nginx + cgi.fcgi (FastCGI, deploy/nginx/fastcgi.conf)";
 goal("nginx + cgi.fcgi / nginx serving the static file, same configuration, 16 connections", ratio(pr(FC, 16), pr(STATIC, 16)), "≥ 0.7", pr(FC, 16) / pr(STATIC, 16) >= 0.7);
 goal("nginx + cgi.fcgi / nginx serving the static file without an access log, 16 connections", ratio(pr(FC, 16), pr(BARE, 16)), "reported", true);
 goal("nginx + cgi.fcgi / nginx + the FastCGI floor, 16 connections (cgi.fcgi's own cost)", ratio(pr(FC, 16), pr(FLOOR, 16)), "reported", true);
