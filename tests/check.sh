@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test suite of `make check` (the Makefile builds what they need
-# first) and closes with one "N passed, N failed" line. A suite is a
+# first), or with "unit" only the C tables (`make unit`), and closes with
+# one "N passed, N failed" line. A suite is a
 # command that prints "ok - ..." and "FAIL - ..." lines; one that exits
 # non-zero without a FAIL line counts as one failure. Nothing is skipped:
 # a missing tool is a failure that says what to install (make deps).
@@ -46,44 +47,47 @@ need() {
 	return 1
 }
 
+# the C tables: the pure parts, alone in seconds (make unit)
+suite tests/unit/t_render
+suite tests/unit/t_cgi
+suite tests/unit/t_serve
+if [ "${1:-}" = unit ]; then
+	echo "$pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+	exit
+fi
+
 need "$NODE"
 need llvm-nm-19
 need mandoc
 
-suite sh tests/build.sh
-suite tests/unit/t_render
-suite tests/unit/t_cgi
-# clang's static analyzer finds nothing in cgi.c, as CGI and as FastCGI
+suite sh tests/suites/build.sh
+# clang's static analyzer finds nothing in the application and the
+# FastCGI responder
 analyze() {
-	out=$(clang-19 --analyze -D_POSIX_C_SOURCE=200809L "$@" -o /dev/null cgi.c 2>&1)
+	out=$(clang-19 --analyze -D_POSIX_C_SOURCE=200809L "$@" -o /dev/null 2>&1)
 	[ -z "$out" ] || { printf '%s\n' "$out"; return 1; }
 }
-suite one "clang-19 --analyze cgi.c: no findings" analyze
-suite one "clang-19 --analyze cgi.c -DFASTCGI: no findings" analyze -DFASTCGI
-# a limit's name means one thing: no name is defined in cgi.c and serve.c
-# with two different values
+suite one "clang-19 --analyze cgi.c: no findings" analyze cgi.c
+suite one "clang-19 --analyze cgi.c -DFASTCGI: no findings" analyze -DFASTCGI cgi.c
+suite one "clang-19 --analyze fcgi.c: no findings" analyze -DFASTCGI fcgi.c
+# a limit's name means one thing: no name is #defined with two different
+# values in the project's sources
+SOURCES="cgi.h cgi.c fcgi.h fcgi.c outq.h serve.c"
 one_meaning() {
-	mkdir -p tests/.build
-	for f in cgi.c serve.c; do
-		sed -n 's/^#define[[:space:]]\{1,\}\([A-Z_][A-Z0-9_]*\)[[:space:]]\{1,\}\([^/]*\).*/\1 \2/p' $f |
-		    sed 's/[[:space:]]*$//' > tests/.build/defines.$f
-	done
-	bad=
-	for n in $(cut -d' ' -f1 tests/.build/defines.cgi.c | sort -u); do
-		x=$(grep "^$n " tests/.build/defines.cgi.c)
-		y=$(grep "^$n " tests/.build/defines.serve.c) || continue
-		[ "$x" = "$y" ] || bad="$bad $n"
-	done
-	[ -z "$bad" ] || { echo "defined with other values in cgi.c and serve.c:$bad"; return 1; }
+	bad=$(for f in $SOURCES; do
+		sed -n 's/^#define[[:space:]]\{1,\}\([A-Z_][A-Z0-9_]*\)[[:space:]]\{1,\}\([^/]*\).*/\1 \2/p' "$f" |
+		    sed 's/[[:space:]]*$//'
+	done | sort -u | cut -d' ' -f1 | uniq -d)
+	[ -z "$bad" ] || { echo "defined with other values in two files:" $bad; return 1; }
 }
-suite one "a #define name means the same in cgi.c and serve.c" one_meaning
-suite tests/t_serve
-suite "$NODE" tests/contract.mjs native ./cgi
-suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/contract.mjs native tests/cgi-san
-suite sh tests/wasm.sh
-suite "$NODE" tests/contract.mjs wasi cgi.wasm --ref ./cgi
-suite "$NODE" tests/contract.mjs jco tests/.build/jco --ref ./cgi
-suite "$NODE" tests/spin-toml.mjs
+suite one "a #define name means the same in every source file" one_meaning
+suite "$NODE" tests/suites/contract.mjs native ./cgi
+suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/suites/contract.mjs native tests/.build/cgi-san
+suite sh tests/suites/wasm.sh
+suite "$NODE" tests/suites/contract.mjs wasi cgi.wasm --ref ./cgi
+suite "$NODE" tests/suites/contract.mjs jco tests/.build/jco --ref ./cgi
+suite "$NODE" tests/suites/spin-toml.mjs
 # the slow tier: the matrix of every context (serve, the Spin emulation at
 # / and /mt, every real host of deploy/ at /mt and /), with its own summary
 # line, and the systemd units; each missing server is a failure
@@ -96,22 +100,22 @@ done
 # the FastCGI responder: outside a FastCGI server it is the plain CGI (the
 # whole table); under spawn-fcgi, the protocol as a web server speaks it,
 # on the plain build and the sanitizer build
-suite "$NODE" tests/contract.mjs native ./cgi.fcgi
-suite "$NODE" tests/fcgi.mjs ./cgi.fcgi
-suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/fcgi.mjs tests/cgi-san.fcgi
-[ $hosts = 1 ] && suite "$NODE" tests/matrix.mjs --markdown tests/.build/matrix.md
-suite sh tests/systemd.sh
+suite "$NODE" tests/suites/contract.mjs native ./cgi.fcgi
+suite "$NODE" tests/suites/fcgi.mjs ./cgi.fcgi
+suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/suites/fcgi.mjs tests/.build/cgi-san.fcgi
+[ $hosts = 1 ] && suite "$NODE" tests/suites/matrix.mjs --markdown tests/.build/matrix.md
+suite sh tests/suites/systemd.sh
 # the slow tier: the page in headless Chromium through serve, lighttpd and
 # the Spin emulation, with its own summary line
-suite "$NODE" tests/browser.mjs
+suite "$NODE" tests/suites/browser.mjs
 # the slow tier: both OCI images built and run, and the Kubernetes manifest
 # run with podman kube play, with its own summary line
-suite sh tests/image.sh
+suite sh tests/suites/image.sh
 # the benchmark's one-minute smoke run, so its scripts cannot rot: figures
 # are printed, not asserted; a failure to run is a failure
 suite one "make bench runs (BENCH_QUICK=1): tests/.build/bench/report.md" env BENCH_QUICK=1 "$NODE" tests/bench/bench.mjs
-suite "$NODE" tests/serve.mjs ./serve
-suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/serve.mjs tests/serve-san
+suite "$NODE" tests/suites/serve.mjs ./serve
+suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/suites/serve.mjs tests/.build/serve-san
 for f in cgi serve fcgi; do
 	mkdir -p tests/.build/corpus-$f
 	suite one "fuzz: $f for ${FUZZ_SECONDS} s under ASan and UBSan" \

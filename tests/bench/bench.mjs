@@ -14,7 +14,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort, printedPort } from "../port.mjs";
+import { freePort, printedPort } from "../lib/port.mjs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -147,16 +147,16 @@ const LD = "-static -s -Wl,--gc-sections -Wl,-z,noseparate-code";
 must("make -s templates/index.h cgi.wasm");
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/cgi cgi.c ${LD}`);
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/serve serve.c ${LD}`);
-must(`musl-gcc ${FLAGS} -o ${B}/noop tests/bench/noop.c ${LD}`);
-must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -DFASTCGI -o ${B}/cgi.fcgi cgi.c ${LD}`);
+must(`musl-gcc ${FLAGS} -o ${B}/noop tests/fixtures/noop.c ${LD}`);
+must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -DFASTCGI -flto -o ${B}/cgi.fcgi fcgi.c cgi.c ${LD}`);
 mkdirSync(join(B, "noop-fcgi"), { recursive: true });
-must(`musl-gcc ${FLAGS} -o ${B}/noop-fcgi/cgi.fcgi tests/bench/noop-fcgi.c ${LD}`);
+must(`musl-gcc ${FLAGS} -o ${B}/noop-fcgi/cgi.fcgi tests/fixtures/noop-fcgi.c ${LD}`);
 must(`cc -O2 -o ${B}/spawnrate tests/bench/spawnrate.c`);
 copyFileSync("cgi.wasm", join(B, "cgi.wasm"));
 const WASI_CC = "clang-19 --target=wasm32-wasi --sysroot=/usr -Oz -flto";
-must(`${WASI_CC} -o ${B}/noop.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
-must(`${WASI_CC} -DREAD_CLOCK -o ${B}/noop-clock.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
-must(`${WASI_CC} -DPRINT -o ${B}/noop-print.wasm tests/bench/noop.c -Wl,--gc-sections -Wl,--strip-all`);
+must(`${WASI_CC} -o ${B}/noop.wasm tests/fixtures/noop.c -Wl,--gc-sections -Wl,--strip-all`);
+must(`${WASI_CC} -DREAD_CLOCK -o ${B}/noop-clock.wasm tests/fixtures/noop.c -Wl,--gc-sections -Wl,--strip-all`);
+must(`${WASI_CC} -DPRINT -o ${B}/noop-print.wasm tests/fixtures/noop.c -Wl,--gc-sections -Wl,--strip-all`);
 mkdirSync(join(B, "go"), { recursive: true });
 must(`cd tests/bench/reference && CGO_ENABLED=0 GOOS=linux GOCACHE=${B}/go/cache GOPATH=${B}/go/path GOFLAGS=-mod=mod ` +
   `go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static" -o ${B}/go/moscow-time .`);
@@ -166,7 +166,7 @@ must(`cd tests/bench/reference && CGO_ENABLED=0 GOOS=linux GOCACHE=${B}/go/cache
 const BUD = "buildah --storage-driver vfs bud --isolation chroot --pull=never --network host -q";
 const P = "podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs";
 if (sh(`${P} image exists localhost/debian:bookworm-slim`).code !== 0) {
-  console.error("bench: no local debian:bookworm-slim: run make deps (tests/image-deps.sh)");
+  console.error("bench: no local debian:bookworm-slim: run make deps (tests/install/image-deps.sh)");
   process.exit(1);
 }
 must(`${BUD} -t localhost/moscow-time:bench -f Dockerfile .`);
@@ -231,7 +231,7 @@ for (const m of ["cgi", "noop", "noop-print"]) {
   must(`${JCO} transpile ${B}/${m}.component.wasm -o ${B}/jco-${m} --name cgi --no-typescript -q`);
   writeFileSync(join(B, `jco-${m}/package.json`), '{"type":"module"}\n');
 }
-const [jCgi, jNoop, jPrint] = hyperfine(["cgi", "noop", "noop-print"].map((m) => `${node} --no-warnings tests/jco-run.mjs ${B}/jco-${m}/cgi.js`),
+const [jCgi, jNoop, jPrint] = hyperfine(["cgi", "noop", "noop-print"].map((m) => `${node} --no-warnings tests/lib/jco-run.mjs ${B}/jco-${m}/cgi.js`),
   runsW, 3, { MODE: "once" });
 // in-process: compile + instantiate + _start, the module alone; the
 // modules alternate in one process, each iteration timed, medians
@@ -318,7 +318,7 @@ goal("serve idle RSS (static)", `${fmt(serveIdle)} KiB`, "≤ 256 KiB", serveIdl
 // ---- 2. per-request servers ------------------------------------------------
 
 async function host(name, prefix, bin = B) {
-  const p = spawn("sh", ["-c", `ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${node} tests/hosts.mjs ${name}`],
+  const p = spawn("sh", ["-c", `ulimit -n 16384 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec ${node} tests/lib/hosts.mjs ${name}`],
     { detached: true, stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, MT_BIN: bin } });
   running.add(p);
   const port = await printedPort(p, `hosts.mjs ${name}`);

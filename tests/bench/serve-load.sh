@@ -32,7 +32,7 @@ git show "$BASE:render.h" > "$B/old/render.h"
 musl-gcc $FLAGS -D_POSIX_C_SOURCE=200809L -o $B/cgi cgi.c $LD
 musl-gcc $FLAGS -o $B/serve serve.c $LD
 musl-gcc $FLAGS -o $B/old/serve $B/old/serve.c $LD
-musl-gcc $FLAGS -o $B/noop tests/bench/noop.c $LD
+musl-gcc $FLAGS -o $B/noop tests/fixtures/noop.c $LD
 cc -O2 -o $B/flood tests/bench/flood.c
 
 pids=""

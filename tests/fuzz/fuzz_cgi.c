@@ -12,9 +12,8 @@
  *	make fuzz && tests/fuzz/fuzz_cgi -max_total_time=60 tests/fuzz/seeds
  */
 /* cgi.c first: its feature macros (syscall(2)) must come before any header */
-#define main cgi_main
+#define CGI_NO_MAIN		/* the main is this file's */
 #include "../../cgi.c"
-#undef main
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /*
  * fuzz_fcgi: libFuzzer harness over the FastCGI responder's input side
- * (cgi.c built with -DFASTCGI): the record reader, the name-value decoder,
+ * (fcgi.c, linked with cgi.c as in cgi.fcgi): the record reader, the
+ * name-value decoder,
  * management records and every request it completes, answered into
  * /dev/null. The first byte sets how many bytes arrive per read (1-64), so
  * records and pairs split anywhere; the rest is the byte stream a web
@@ -11,9 +12,9 @@
  *
  *	make fuzz && tests/fuzz/fuzz_fcgi -max_total_time=60 tests/fuzz/seeds-fcgi
  */
-/* cgi.c first: its feature macros (syscall(2)) must come before any header */
-#define main cgi_main
-#include "../../cgi.c"
+/* the responder; cgi.c, the application it calls, is linked beside it */
+#define main fcgi_main
+#include "../../fcgi.c"
 #undef main
 
 #include <stdio.h>
@@ -61,12 +62,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fcgi_input(&c, data + i, n);
 		i += n;
 		check(c.parlen <= ENV_BYTES_MAX, "parameters past ENV_BYTES_MAX");
-		check(c.outlen == 0, "output held though /dev/null takes all");
+		check(outq_empty(&c.out), "output held though /dev/null takes all");
 		check(c.dead || c.done || fcgi_record(c.in, c.inlen, &r) == 0,
 		    "a complete record left untaken");
 	}
 	free(c.in);
 	free(c.par);
-	free(c.out);
+	outq_free(&c.out);
 	return 0;
 }

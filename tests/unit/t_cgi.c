@@ -24,9 +24,8 @@ test_clock(clockid_t id, struct timespec *ts)
 }
 
 #define clock_gettime test_clock
-#define main cgi_main
+#define CGI_NO_MAIN		/* the main is this file's */
 #include "../../cgi.c"
-#undef main
 #undef clock_gettime
 
 #define REPORT_SUITE "cgi"

@@ -4,7 +4,7 @@
 // process group, when it gets SIGTERM or SIGINT or its standard input ends,
 // and removes the state directory (KEEP=1 keeps it, with the host's logs).
 //
-//   node tests/hosts.mjs HOST [--root]      (MT_BIN=DIR: programs from DIR)
+//   node tests/lib/hosts.mjs HOST [--root]      (MT_BIN=DIR: programs from DIR)
 //
 // HOST is one of the names in HOSTS below; --root mounts the app at /
 // instead of /mt, with the changes each file's comment gives for that. Run as root, the hosts
@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "./port.mjs";
 
-const repo = resolve(new URL("..", import.meta.url).pathname);
+const repo = resolve(new URL("../..", import.meta.url).pathname);
 const deploy = join(repo, "deploy");
 // where cgi, cgi.fcgi and serve come from (the benchmark's static builds)
 const bin = resolve(process.env.MT_BIN || repo);
@@ -133,7 +133,7 @@ function nginx(R, port, dir, file, [sock, ...app]) {
 // ---- running ------------------------------------------------------------
 
 if (!HOSTS[name]) {
-  console.error(`usage: node tests/hosts.mjs ${Object.keys(HOSTS).join("|")} [--root]`);
+  console.error(`usage: node tests/lib/hosts.mjs ${Object.keys(HOSTS).join("|")} [--root]`);
   process.exit(2);
 }
 

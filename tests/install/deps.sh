@@ -9,7 +9,7 @@
 # again; apt runs only when a package is missing. The servers' packages would start them on
 # port 80: they are installed with their services kept from starting.
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 

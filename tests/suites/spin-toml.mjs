@@ -1,12 +1,12 @@
 // Checks spin.toml: a Spin manifest (version 2) that runs the module
 // `make wasm` builds under the WAGI executor at the route "/...", with no
 // outbound network and no entrypoint but _start.
-//   node tests/spin-toml.mjs        (prints ok/FAIL lines)
+//   node tests/suites/spin-toml.mjs        (prints ok/FAIL lines)
 import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
 
-const m = parse(readFileSync(new URL("../spin.toml", import.meta.url), "utf8"));
-const make = readFileSync(new URL("../Makefile", import.meta.url), "utf8");
+const m = parse(readFileSync(new URL("../../spin.toml", import.meta.url), "utf8"));
+const make = readFileSync(new URL("../../Makefile", import.meta.url), "utf8");
 let failed = 0;
 function check(ok, what) {
   console.log(`${ok ? "ok" : "FAIL"} - spin.toml: ${what}`);

@@ -6,7 +6,7 @@
 // and stdout turned into the response by Spin's rules. Listens on
 // 127.0.0.1 only and prints its port on the first line of stdout.
 //
-//   node tests/spin.mjs [--component DIR] [--port N] [--route R ...]
+//   node tests/lib/spin.mjs [--component DIR] [--port N] [--route R ...]
 //
 // DIR holds the transpiled component (tests/.build/jco, from make check);
 // each --route is a Spin route ("/..." by default; "/mt/..." mounts the
@@ -15,7 +15,7 @@ import http from "node:http";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 
-const here = new URL(".", import.meta.url).pathname;
+const here = new URL("..", import.meta.url).pathname;	// tests/
 const RUN_LIMIT_MS = 10000;	// a module still running then: 500
 
 // ---- what Spin does, as pure functions --------------------------------
@@ -119,7 +119,7 @@ export function parseWagiOutput(out) {
 
 function runModule(dir, env, argv, body) {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(here, "jco-run.mjs"), join(dir, "cgi.js"), "--argv0", ...argv],
+    const p = spawn(process.execPath, [join(here, "lib/jco-run.mjs"), join(dir, "cgi.js"), "--argv0", ...argv],
       { env, stdio: ["pipe", "pipe", "pipe"] });
     const out = [], err = [];
     const timer = setTimeout(() => p.kill("SIGKILL"), RUN_LIMIT_MS);
@@ -169,7 +169,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     if (args[i] === "--component") dir = args[++i];
     else if (args[i] === "--port") port = Number(args[++i]);
     else if (args[i] === "--route") routes.push(args[++i]);
-    else { console.error("usage: node tests/spin.mjs [--component DIR] [--port N] [--route R ...]"); process.exit(2); }
+    else { console.error("usage: node tests/lib/spin.mjs [--component DIR] [--port N] [--route R ...]"); process.exit(2); }
   }
   const server = await startSpin({ dir, routes: routes.length ? routes : ["/..."], port });
   console.log(server.address().port);

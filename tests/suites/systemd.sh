@@ -2,9 +2,9 @@
 # The systemd units of deploy/systemd: each passes `systemd-analyze verify`
 # (with its paths pointed at this tree's programs), and each service's
 # sandbox rates at most 2.0 in `systemd-analyze security --offline=true`.
-# Running them for real is tests/hosts.mjs's (systemd-socket-activate).
+# Running them for real is tests/lib/hosts.mjs's (systemd-socket-activate).
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 MAX=2.0
 for t in systemd-analyze; do
 	command -v $t >/dev/null 2>&1 || { echo "FAIL - systemd: $t is not installed: run make deps"; exit 1; }

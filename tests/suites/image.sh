@@ -5,7 +5,7 @@
 # podman kube play. Servers bind 127.0.0.1 only; every container and pod
 # is removed by name at the end. Closes with one summary line.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 NODE=${NODE:-node}
 TAG=localhost/moscow-time:check
 WTAG=localhost/moscow-time:check-wasm
@@ -25,7 +25,7 @@ for t in podman buildah runc; do
 	command -v $t >/dev/null 2>&1 || { no "$t is not installed: run make deps"; done_; }
 done
 $P image exists localhost/debian:bookworm-slim ||
-    { no "no local debian:bookworm-slim base image: run make deps (tests/image-deps.sh)"; done_; }
+    { no "no local debian:bookworm-slim base image: run make deps (tests/install/image-deps.sh)"; done_; }
 mkdir -p $T
 make -s cgi.wasm
 
@@ -146,10 +146,10 @@ rm -rf $T/jco
 if tests/node_modules/.bin/jco new $T/image.wasm --wasi-command -o $T/image.component.wasm >/dev/null 2>&1 &&
     tests/node_modules/.bin/jco transpile $T/image.component.wasm -o $T/jco --name cgi --no-typescript -q >/dev/null 2>&1; then
 	echo '{"type":"module"}' > $T/jco/package.json
-	MODE=once $NODE tests/jco-run.mjs $T/jco/cgi.js > $T/jco.json 2> $T/jco.err
+	MODE=once $NODE tests/lib/jco-run.mjs $T/jco/cgi.js > $T/jco.json 2> $T/jco.err
 	check "the image's module under jco's preview1 adapter prints the time (MODE=once)" valid_json $T/jco.json
 	rm -f $T/spin.port
-	$NODE tests/spin.mjs --component $T/jco --route "/mt/..." > $T/spin.port 2>$T/spin.err &
+	$NODE tests/lib/spin.mjs --component $T/jco --route "/mt/..." > $T/spin.port 2>$T/spin.err &
 	spid=$!
 	i=0
 	while [ ! -s $T/spin.port ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done

@@ -1,6 +1,6 @@
 // make matrix: one program, every host. Replays the contract table's HTTP
 // cases (tests/contract.json) through every context this machine has, with
-// tests/contract.mjs, and prints one matrix: a row per request, a column
+// tests/suites/contract.mjs, and prints one matrix: a row per request, a column
 // per context, each cell the status and
 //   =     the body is the one ./cgi writes for those variables (but for the
 //         clock and the mount point)
@@ -10,13 +10,13 @@
 //   FAIL  anything else
 // Every cell is also an ok/FAIL line; exits 1 on any FAIL.
 //
-//   node tests/matrix.mjs [--markdown FILE]
+//   node tests/suites/matrix.mjs [--markdown FILE]
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const here = new URL(".", import.meta.url).pathname;
+const here = new URL("..", import.meta.url).pathname;	// tests/
 const jco = join(here, ".build/jco");
 const COLUMNS = [
   ["cgi", ["native", "./cgi", "--http"]],
@@ -46,7 +46,7 @@ process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 
 function run(args, json) {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(here, "contract.mjs"), ...args, "--json", json],
+    const p = spawn(process.execPath, [join(here, "suites/contract.mjs"), ...args, "--json", json],
       { stdio: ["pipe", "pipe", "inherit"] });
     let out = "";
     p.stdout.on("data", (d) => { out += d; });

@@ -3,11 +3,11 @@
 # are errors, a static musl build is static, install puts the files where
 # PREFIX and DESTDIR say.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 W=tests/.build/buildtest
 rm -rf "$W"
 mkdir -p "$W"
-cp -R Makefile cgi.c serve.c render.h cgi.1 serve.1 templates "$W"/
+cp -R Makefile ./*.c ./*.h ./*.1 templates "$W"/
 rm -f "$W"/templates/embed "$W"/templates/index.h
 
 check() {

@@ -4,7 +4,7 @@
 // socket in a temporary directory, or on 127.0.0.1, talks FastCGI records
 // to it and stops it by PID. Every exchange is bounded in bytes and time.
 //
-//   node tests/fcgi.mjs [CGI.FCGI]        (default ./cgi.fcgi)
+//   node tests/suites/fcgi.mjs [CGI.FCGI]        (default ./cgi.fcgi)
 //
 // Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
 import { spawn } from "node:child_process";
@@ -13,12 +13,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "./port.mjs";
+import { freePort } from "../lib/port.mjs";
 
 const FCGI = process.argv[2] || "./cgi.fcgi";
 const DIR = mkdtempSync(join(tmpdir(), "mt-fcgi-"));
-// cgi.c's limits, read from the source so a change there is tested here
-const src = readFileSync("cgi.c", "utf8");
+// the limits, read from the source (cgi.h, fcgi.c) so a change there is tested here
+const src = ["cgi.h", "fcgi.c"].map((f) => readFileSync(f, "utf8")).join("\n");
 const limit = (name) => Number(Function(`return ${new RegExp(`^#define\\s+${name}\\s+([^/\\n]+)`, "m").exec(src)[1]}`)());
 const ENV_BYTES_MAX = limit("ENV_BYTES_MAX"), ENV_VARS_MAX = limit("ENV_VARS_MAX");
 const CONNS_MAX = limit("FCGI_CONNS_MAX");

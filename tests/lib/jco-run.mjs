@@ -1,6 +1,6 @@
 // Runs a jco-transpiled WASI command component, as `jco run` does, with
 // argv[0] "cgi" (or ARGV0) and the rest of this script's arguments.
-//   node tests/jco-run.mjs DIR/cgi.js [--argv0 ARGV0] [arg ...]
+//   node tests/lib/jco-run.mjs DIR/cgi.js [--argv0 ARGV0] [arg ...]
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 

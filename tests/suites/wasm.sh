@@ -6,14 +6,14 @@
 # adapter. And it must name clang >= 15.0.7 as its producer, or Spin 3
 # refuses it.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 
 check() {
 	if [ "$2" = 0 ]; then echo "ok - wasm: $1"; else echo "FAIL - wasm: $1"; fi
 }
 
-# tests/cgi-names.wasm is cgi.wasm linked the same way but with its names.
-syms=$(llvm-nm-19 tests/cgi-names.wasm 2>&1)
+# tests/.build/cgi-names.wasm is cgi.wasm linked the same way but with its names.
+syms=$(llvm-nm-19 tests/.build/cgi-names.wasm 2>&1)
 echo "$syms" | grep -q ' main$\| __original_main$' ; check "the names build lists symbols" $?
 heap=$(echo "$syms" | grep -E ' (malloc|calloc|realloc|free|sbrk|aligned_alloc|posix_memalign|__wasilibc_initialize_environ|__wasilibc_ensure_environ)$')
 [ -z "$heap" ]; check "no allocator, sbrk or libc environ in the module${heap:+: $heap}" $?
@@ -41,7 +41,7 @@ const s = WebAssembly.Module.customSections(m, "producers");
 console.log(s.length ? Buffer.from(s[0]).toString("latin1").replace(/[^ -~]+/g, " ") : "none");
 ' "$1"
 }
-echo "$(prod tests/cgi-names.wasm)" | grep -q 'clang 14\.'
-check "an unstripped link names wasi-libc's clang 14 ($(prod tests/cgi-names.wasm))" $?
+echo "$(prod tests/.build/cgi-names.wasm)" | grep -q 'clang 14\.'
+check "an unstripped link names wasi-libc's clang 14 ($(prod tests/.build/cgi-names.wasm))" $?
 [ "$(prod cgi.wasm)" = none ]
 check "cgi.wasm carries no producers section ($(prod cgi.wasm))" $?

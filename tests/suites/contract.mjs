@@ -2,23 +2,23 @@
 // checks every response against the case and against the CGI rules that
 // hold for all of them (RFC 3875 6, and what the hosts need; see README).
 //
-//   node tests/contract.mjs native PROGRAM      ./cgi, or a sanitizer build
-//   node tests/contract.mjs wasi MODULE         cgi.wasm under node:wasi
-//   node tests/contract.mjs jco DIR             cgi.wasm wrapped by jco in
+//   node tests/suites/contract.mjs native PROGRAM      ./cgi, or a sanitizer build
+//   node tests/suites/contract.mjs wasi MODULE         cgi.wasm under node:wasi
+//   node tests/suites/contract.mjs jco DIR             cgi.wasm wrapped by jco in
 //                                               the preview1 adapter, DIR
 //                                               holding its transpiled cgi.js
-//   node tests/contract.mjs serve SERVE         the cases that have an HTTP
+//   node tests/suites/contract.mjs serve SERVE         the cases that have an HTTP
 //                                               form (request), over HTTP
 //                                               to SERVE running ./cgi
-//   node tests/contract.mjs spin DIR [--route R] the same cases over HTTP
+//   node tests/suites/contract.mjs spin DIR [--route R] the same cases over HTTP
 //                                               to the Spin emulation
-//                                               (tests/spin.mjs) running
+//                                               (tests/lib/spin.mjs) running
 //                                               DIR's component at route R
 //                                               ("/..." or "/mt/...")
-//   node tests/contract.mjs host NAME [--root]   the same cases over HTTP
+//   node tests/suites/contract.mjs host NAME [--root]   the same cases over HTTP
 //                                               to a real host started
 //                                               from deploy/ by
-//                                               tests/hosts.mjs, the app
+//                                               tests/lib/hosts.mjs, the app
 //                                               at /mt (at / with --root,
 //                                               and always for the hosts
 //                                               that run serve)
@@ -32,9 +32,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { printedPort } from "./port.mjs";
+import { printedPort } from "../lib/port.mjs";
 
-const here = new URL(".", import.meta.url).pathname;
+const here = new URL("..", import.meta.url).pathname;	// tests/
 const table = JSON.parse(readFileSync(join(here, "contract.json"), "utf8"));
 const [kind, target, ...rest] = process.argv.slice(2);
 const refIdx = rest.indexOf("--ref");
@@ -50,7 +50,7 @@ const prefix = kind === "spin" ? route.replace(/\/\.\.\.$/, "")
 const via = kind === "host" ? target : kind;
 const label = kind === "host" ? `host ${target}${prefix ? " at " + prefix : " at /"}` : kind;
 if (!["native", "wasi", "jco", "serve", "spin", "host"].includes(kind) || !target) {
-  console.error("usage: node tests/contract.mjs native|wasi|jco|serve|spin|host TARGET [--ref PROGRAM] [--route R] [--root]");
+  console.error("usage: node tests/suites/contract.mjs native|wasi|jco|serve|spin|host TARGET [--ref PROGRAM] [--route R] [--root]");
   process.exit(2);
 }
 
@@ -105,9 +105,9 @@ async function wasiRunner(path) {
 }
 
 // jco's preview2 host passes process.env and process.argv (from [1]) to
-// the component; tests/jco-run.mjs sets argv[1] to "cgi".
+// the component; tests/lib/jco-run.mjs sets argv[1] to "cgi".
 function jcoRunner(dir) {
-  const run = join(here, "jco-run.mjs");
+  const run = join(here, "lib/jco-run.mjs");
   return (args, env) => {
     const r = spawnSync(process.execPath, [run, join(dir, "cgi.js"), ...args], { env, ...LIMIT });
     if (r.error) throw r.error;
@@ -175,8 +175,8 @@ const runner = kind === "native" ? nativeRunner(target)
   : kind === "wasi" ? await wasiRunner(target)
   : kind === "jco" ? jcoRunner(target)
   : kind === "serve" ? await httpRunner([target, "-q", "-b", "127.0.0.1", "-p", "0", "./cgi"])
-  : kind === "host" ? await httpRunner([process.execPath, join(here, "hosts.mjs"), target, ...(atRoot ? ["--root"] : [])])
-  : await httpRunner([process.execPath, join(here, "spin.mjs"), "--component", target, "--route", route]);
+  : kind === "host" ? await httpRunner([process.execPath, join(here, "lib/hosts.mjs"), target, ...(atRoot ? ["--root"] : [])])
+  : await httpRunner([process.execPath, join(here, "lib/spin.mjs"), "--component", target, "--route", route]);
 const reference = refProgram ? nativeRunner(refProgram) : null;
 
 // ---- what every CGI response must be ----------------------------------

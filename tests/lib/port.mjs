@@ -11,7 +11,7 @@ export function freePort() {
 }
 
 // The port a server child prints as its first line of standard output
-// (serve -p 0, tests/hosts.mjs, tests/spin.mjs); rejects if the child exits
+// (serve -p 0, tests/lib/hosts.mjs, tests/lib/spin.mjs); rejects if the child exits
 // or fails to start first, or prints none within ms. `what` names it in
 // the error, followed by detail() (its standard error, say).
 export function printedPort(proc, what, { ms = 15000, detail = () => "" } = {}) {

@@ -1,6 +1,6 @@
 // The page in a real browser: Debian's headless Chromium, driven by
 // playwright-core (no browser is downloaded), loads the page through serve
-// at /, through lighttpd (tests/hosts.mjs) under /mt and through the Spin
+// at /, through lighttpd (tests/lib/hosts.mjs) under /mt and through the Spin
 // emulation under /mt, with the browser's time zone far from Moscow.
 // For each: the clock shows Moscow time within 2 s of this test's own
 // clock and ticks; the page's own re-sync request to the API under its
@@ -8,13 +8,13 @@
 // Policy is violated; with the API unreachable the page says so. A
 // screenshot of each goes to tests/.build/browser-NAME.png.
 //
-//   node tests/browser.mjs            (CHROMIUM=path to use another build)
+//   node tests/suites/browser.mjs            (CHROMIUM=path to use another build)
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { printedPort } from "./port.mjs";
+import { printedPort } from "../lib/port.mjs";
 
-const here = new URL(".", import.meta.url).pathname;
+const here = new URL("..", import.meta.url).pathname;	// tests/
 const repo = join(here, "..");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const SYNC_MS = 60000;	// the page's re-sync period (templates/index.html)
@@ -48,8 +48,8 @@ function start(argv) {
 
 const CONTEXTS = [
   ["serve", () => start(["./serve", "-q", "-b", "127.0.0.1", "-p", "0", "./cgi"]), ""],
-  ["lighttpd", () => start([process.execPath, join(here, "hosts.mjs"), "lighttpd"]), "/mt"],
-  ["spin", () => start([process.execPath, join(here, "spin.mjs"), "--component", join(here, ".build/jco"), "--route", "/mt/..."]), "/mt"],
+  ["lighttpd", () => start([process.execPath, join(here, "lib/hosts.mjs"), "lighttpd"]), "/mt"],
+  ["spin", () => start([process.execPath, join(here, "lib/spin.mjs"), "--component", join(here, ".build/jco"), "--route", "/mt/..."]), "/mt"],
 ];
 
 // The Moscow wall clock, as seconds of the day, for a Unix time in ms.

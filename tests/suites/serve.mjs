@@ -2,7 +2,7 @@
 // 127.0.0.1 with -p 0, talks to it over raw sockets, and stops it by PID.
 // Every loop that sends requests is bounded in count and in time.
 //
-//   node tests/serve.mjs [SERVE]        (default ./serve)
+//   node tests/suites/serve.mjs [SERVE]        (default ./serve)
 //
 // Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
 import { spawn, spawnSync } from "node:child_process";
@@ -10,11 +10,11 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
-import { printedPort } from "./port.mjs";
+import { printedPort } from "../lib/port.mjs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 const SERVE = process.argv[2] || "./serve";
-const TESTCGI = "tests/testcgi";
+const TESTCGI = "tests/fixtures/testcgi";
 const started = [];
 
 // ---- processes -----------------------------------------------------------
@@ -60,7 +60,7 @@ function testcgiProcs() {
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (readlinkSync(`/proc/${d}/exe`).endsWith("/tests/testcgi")) found.push(Number(d));
+      if (readlinkSync(`/proc/${d}/exe`).endsWith("/tests/fixtures/testcgi")) found.push(Number(d));
     } catch { /* gone or not ours */ }
   }
   return found;
@@ -700,7 +700,7 @@ test("inetd mode (-i): one connection on stdin and stdout", async () => {
 });
 
 test("socket activation: a listener on fd 3 with LISTEN_FDS", async () => {
-  const s = startServe([], { cmd: ["tests/activate", SERVE, "-q", TESTCGI] });
+  const s = startServe([], { cmd: ["tests/fixtures/activate", SERVE, "-q", TESTCGI] });
   try {
     const r = await one(await s.port, get("/env"));
     eq(r.status, 200, "status");
@@ -1134,7 +1134,7 @@ test("under load, a finished program gives its slot back at once, not at -t", as
   // used to keep its slot until -t ("ran out of time"), a few times a run
   // (-q: no access log; wrk runs beside the test, which keeps reading
   // serve's stderr: a log pipe left full would stall serve itself)
-  const s = startServe(["-q", "-t", "1"], { program: "tests/noop" });
+  const s = startServe(["-q", "-t", "1"], { program: "tests/fixtures/noop" });
   try {
     const port = await s.port;
     const w = spawn("sh", ["-c", `ulimit -n 4096 2>/dev/null; exec wrk -t2 -c256 -d3s http://127.0.0.1:${port}/`]);

@@ -1,0 +1,512 @@
+/*
+ * fcgi.c: moscow-time's FastCGI responder (make fcgi: cgi.fcgi), libc
+ * only. When standard input is a listening socket (it has no peer), as
+ * spawn-fcgi and lighttpd's mod_fastcgi arrange, one poll(2) loop holds
+ * every connection the web server opens, keeps those it asks to keep
+ * (FCGI_KEEP_CONN), and answers each request once its FCGI_PARAMS and
+ * FCGI_STDIN streams have ended: its parameters are the environment,
+ * cgi_request() (cgi.c) decides and renders as for the plain CGI, and the
+ * writer frames the response as one FCGI_STDOUT record, the stream's end
+ * and FCGI_END_REQUEST. One request at a time on a connection
+ * (FCGI_MPXS_CONNS 0), as nginx and lighttpd send them. Started any other
+ * way it is the plain CGI. The record format is fcgi.h's.
+ */
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgi.h"
+#include "fcgi.h"
+#include "outq.h"
+
+#define FCGI_CONNS_MAX		1024	/* connections held (digits: FCGI_GET_VALUES sends them) */
+#define FCGI_FDS_SPARE		16	/* descriptors besides connections: stdio, the listener */
+#define FCGI_RETRY_MS		100	/* ms before accepting again when out of descriptors */
+#define FCGI_READ_BYTES		16384	/* bytes one read takes at most */
+#define FCGI_PARAMS_KEEP	4096	/* bytes of a parameter buffer kept between requests */
+
+/* A response fits one FCGI_STDOUT record (else this does not compile). */
+typedef char fcgi_fits[RESP_HEAD_MAX + RESP_BODY_MAX <= FCGI_CONTENT_MAX ? 1 : -1];
+
+/* One connection from the web server. */
+struct fconn {
+	int		 fd;
+	int		 done;		/* close once out is written */
+	int		 dead;		/* close now */
+	unsigned	 id;		/* the request being received; 0: none */
+	int		 keep;		/* its FCGI_KEEP_CONN */
+	int		 params_end;	/* its FCGI_PARAMS stream has ended */
+	int		 stdin_end;	/* its FCGI_STDIN stream has ended */
+	int		 over;		/* its parameters passed ENV_BYTES_MAX */
+	unsigned char	*in;		/* bytes read and not yet taken */
+	size_t		 inlen;
+	unsigned char	*par;		/* its FCGI_PARAMS stream */
+	size_t		 parlen, parcap;
+	struct outq	 out;		/* bytes the socket did not take yet */
+};
+
+static struct fconn	 conns[FCGI_CONNS_MAX];
+static size_t		 nconns;
+
+/*
+ * Send iov to c: what the socket does not take now waits in c->out, and
+ * no more of c's records are taken meanwhile. 0, or -1 (c is dead).
+ */
+static int
+fcgi_send(struct fconn *c, struct iovec *iov, int cnt)
+{
+	if (outq_send(&c->out, c->fd, iov, cnt) == -1) {
+		c->dead = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Send the n bytes at p. */
+static void
+fcgi_send1(struct fconn *c, void *p, size_t n)
+{
+	struct iovec iov = { p, n };
+
+	(void)fcgi_send(c, &iov, 1);
+}
+
+/* The writer: the response, the end of FCGI_STDOUT and FCGI_END_REQUEST. */
+static int
+write_fcgi(void *ctx, struct iovec *iov, int cnt)
+{
+	struct fconn *c = ctx;
+	unsigned char h[FCGI_HEAD], t[FCGI_HEAD * 2 + FCGI_END_BODY];
+	struct iovec v[4];
+	size_t	 n = 0;
+	int	 i;
+
+	if (cnt > 2)
+		return -1;
+	for (i = 0; i < cnt; i++) {
+		v[1 + i] = iov[i];
+		n += iov[i].iov_len;
+	}
+	if (n == 0 || n > FCGI_CONTENT_MAX)
+		return -1;
+	fcgi_head(h, FT_STDOUT, c->id, n);
+	fcgi_head(t, FT_STDOUT, c->id, 0);
+	fcgi_end(t + FCGI_HEAD, c->id, FP_COMPLETE);
+	v[0].iov_base = h;
+	v[0].iov_len = sizeof(h);
+	v[1 + cnt].iov_base = t;
+	v[1 + cnt].iov_len = sizeof(t);
+	return fcgi_send(c, v, cnt + 2);
+}
+
+/*
+ * The request on c is over: forget it, and close after a last one. A
+ * small parameter buffer stays for the next request on the connection.
+ */
+static void
+fcgi_request_end(struct fconn *c)
+{
+	if (!c->keep)
+		c->done = 1;
+	c->id = 0;
+	c->parlen = 0;
+	if (c->parcap > FCGI_PARAMS_KEEP) {
+		free(c->par);
+		c->par = NULL;
+		c->parcap = 0;
+	}
+}
+
+/* End request id at once with protocol status st. */
+static void
+fcgi_refuse(struct fconn *c, unsigned id, enum fcgi_status st)
+{
+	unsigned char e[FCGI_HEAD + FCGI_END_BODY];
+
+	fcgi_end(e, id, st);
+	fcgi_send1(c, e, sizeof(e));
+}
+
+/* Answer c's request, its parameters and standard input complete. */
+static void
+fcgi_answer(struct fconn *c)
+{
+	static char text[ENV_BYTES_MAX], *vars[ENV_VARS_MAX + 1];
+	struct writer w = { write_fcgi, NULL };
+
+	w.ctx = c;
+	if (!c->over && fcgi_pairs(c->par, c->parlen, text, sizeof(text),
+	    vars, ENV_VARS_MAX) >= 0) {
+		env_vars = vars;
+		cgi_request(&w);
+		env_vars = NULL;
+	} else
+		env_fail(&w);
+	fcgi_request_end(c);
+}
+
+/* Management records (request id 0): FCGI_GET_VALUES, else unknown. */
+static void
+fcgi_manage(struct fconn *c, const struct fcgi_rec *r)
+{
+#define DIGITS(n)	#n
+#define DECIMAL(n)	DIGITS(n)
+	static const char *const vals[][2] = {
+		{ "FCGI_MAX_CONNS", DECIMAL(FCGI_CONNS_MAX) },
+		{ "FCGI_MAX_REQS", DECIMAL(FCGI_CONNS_MAX) },
+		{ "FCGI_MPXS_CONNS", "0" },
+	};
+	unsigned char o[FCGI_HEAD + 128];
+	size_t	 i = 0, n = 0, j, nl, vl, ln, lv;
+
+	if (r->type != FT_GET_VALUES) {
+		fcgi_head(o, FT_UNKNOWN_TYPE, 0, 8);
+		memset(o + FCGI_HEAD, 0, 8);
+		o[FCGI_HEAD] = (unsigned char)r->type;
+		fcgi_send1(c, o, FCGI_HEAD + 8);
+		return;
+	}
+	/* the names asked for, up to a malformed pair */
+	while (i < r->len && fcgi_pair(r->data, r->len, &i, &nl, &vl) == 0) {
+		for (j = 0; j < sizeof(vals) / sizeof(vals[0]); j++) {
+			ln = strlen(vals[j][0]);
+			lv = strlen(vals[j][1]);
+			if (ln == nl && memcmp(vals[j][0], r->data + i, nl) == 0 &&
+			    n + 2 + ln + lv <= sizeof(o) - FCGI_HEAD) {
+				o[FCGI_HEAD + n++] = (unsigned char)ln;
+				o[FCGI_HEAD + n++] = (unsigned char)lv;
+				memcpy(o + FCGI_HEAD + n, vals[j][0], ln);
+				memcpy(o + FCGI_HEAD + n + ln, vals[j][1], lv);
+				n += ln + lv;
+			}
+		}
+		i += nl + vl;
+	}
+	fcgi_head(o, FT_GET_VALUES_RESULT, 0, n);
+	fcgi_send1(c, o, FCGI_HEAD + n);
+}
+
+/* One record from the web server. */
+static void
+fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
+{
+	unsigned char *b;
+	size_t	 cap;
+
+	if (r->id == 0) {
+		fcgi_manage(c, r);
+		return;
+	}
+	switch (r->type) {
+	case FT_BEGIN_REQUEST:
+		if (r->len < 8)
+			c->dead = 1;
+		else if (c->id != 0)
+			fcgi_refuse(c, r->id, FP_CANT_MPX_CONN);
+		else if (((unsigned)r->data[0] << 8 | r->data[1]) !=
+		    FCGI_RESPONDER) {
+			fcgi_refuse(c, r->id, FP_UNKNOWN_ROLE);
+			if (!(r->data[2] & FCGI_KEEP_CONN))
+				c->done = 1;
+		} else {
+			c->id = r->id;
+			c->keep = r->data[2] & FCGI_KEEP_CONN;
+			c->params_end = c->stdin_end = c->over = 0;
+		}
+		return;
+	case FT_ABORT_REQUEST:
+		if (c->id == 0 || r->id != c->id)
+			return;
+		fcgi_refuse(c, r->id, FP_COMPLETE);
+		fcgi_request_end(c);
+		return;
+	case FT_PARAMS:
+		if (c->id == 0 || r->id != c->id || c->params_end)
+			return;
+		if (r->len == 0) {
+			c->params_end = 1;
+			if (c->stdin_end)
+				fcgi_answer(c);
+			return;
+		}
+		if (c->over || r->len > ENV_BYTES_MAX - c->parlen) {
+			c->over = 1;
+			return;
+		}
+		if (c->parlen + r->len > c->parcap) {
+			cap = c->parlen + r->len;
+			if ((b = realloc(c->par, cap)) == NULL) {
+				c->dead = 1;
+				return;
+			}
+			c->par = b;
+			c->parcap = cap;
+		}
+		memcpy(c->par + c->parlen, r->data, r->len);
+		c->parlen += r->len;
+		return;
+	case FT_STDIN:
+		/* No resource here takes a body: its end completes the request. */
+		if (c->id == 0 || r->id != c->id || r->len > 0 || c->stdin_end)
+			return;
+		c->stdin_end = 1;
+		if (c->params_end)
+			fcgi_answer(c);
+		return;
+	default:
+		return;
+	}
+}
+
+/*
+ * Take the complete records at p[0..n) while nothing waits to be written:
+ * the bytes taken.
+ */
+static size_t
+fcgi_take(struct fconn *c, const unsigned char *p, size_t n)
+{
+	struct fcgi_rec r;
+	size_t	 off = 0;
+	long	 k;
+
+	while (!c->dead && !c->done && outq_empty(&c->out) &&
+	    (k = fcgi_record(p + off, n - off, &r)) != 0) {
+		if (k < 0) {
+			c->dead = 1;
+			break;
+		}
+		fcgi_take_record(c, &r);
+		off += (size_t)k;
+	}
+	return off;
+}
+
+/*
+ * The n bytes at p arrived on c (none: look again at what c kept): take
+ * its records, and keep the bytes of one not yet complete, or not yet
+ * taken while an answer waits, in c->in.
+ */
+static void
+fcgi_input(struct fconn *c, const unsigned char *p, size_t n)
+{
+	unsigned char *b;
+	size_t	 k;
+
+	if (c->inlen > 0) {
+		if (n > 0) {
+			if ((b = realloc(c->in, c->inlen + n)) == NULL) {
+				c->dead = 1;
+				return;
+			}
+			memcpy(b + c->inlen, p, n);
+			c->in = b;
+			c->inlen += n;
+		}
+		k = fcgi_take(c, c->in, c->inlen);
+		if ((c->inlen -= k) > 0)
+			memmove(c->in, c->in + k, c->inlen);
+		else {
+			free(c->in);
+			c->in = NULL;
+		}
+		return;
+	}
+	k = fcgi_take(c, p, n);
+	if (k < n) {
+		if ((c->in = malloc(n - k)) == NULL) {
+			c->dead = 1;
+			return;
+		}
+		memcpy(c->in, p + k, n - k);
+		c->inlen = n - k;
+	}
+}
+
+/* c's socket is ready (revents): write, or read and take. -1: close it. */
+static int
+fcgi_ready(struct fconn *c, short revents)
+{
+	static unsigned char rbuf[FCGI_READ_BYTES];
+	ssize_t	 n;
+
+	if (!outq_empty(&c->out)) {
+		if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+			return 0;
+		switch (outq_flush(&c->out, c->fd)) {
+		case -1:
+			return -1;
+		case 0:
+			return 0;
+		}
+		fcgi_input(c, NULL, 0);
+	} else {
+		n = read(c->fd, rbuf, sizeof(rbuf));
+		if (n == -1 && io_again())
+			return 0;
+		if (n <= 0)
+			return -1;
+		fcgi_input(c, rbuf, (size_t)n);
+	}
+	return c->dead || (c->done && outq_empty(&c->out)) ? -1 : 0;
+}
+
+/* Free conns[i]; the last connection takes its place. */
+static void
+fcgi_close(size_t i)
+{
+	struct fconn *c = &conns[i];
+
+	(void)close(c->fd);
+	free(c->in);
+	free(c->par);
+	outq_free(&c->out);
+	*c = conns[--nconns];
+}
+
+/*
+ * 1 if the address a (of family af, 4 or 16 bytes) is in list, the
+ * comma-separated numeric addresses of FCGI_WEB_SERVER_ADDRS; an
+ * IPv4-mapped IPv6 address is also matched as IPv4.
+ */
+static int
+addr_listed(const char *list, int af, const unsigned char *a)
+{
+	char	 one[INET6_ADDRSTRLEN];
+	unsigned char bin[16];
+	size_t	 n;
+
+	for (;;) {
+		list += strspn(list, ", \t");
+		if ((n = strcspn(list, ", \t")) == 0)
+			return 0;
+		if (n < sizeof(one)) {
+			memcpy(one, list, n);
+			one[n] = '\0';
+			if (af == AF_INET6 && inet_pton(AF_INET6, one, bin) == 1 &&
+			    memcmp(bin, a, 16) == 0)
+				return 1;
+			if (af == AF_INET6 && memcmp(a, "\0\0\0\0\0\0\0\0\0\0\377\377",
+			    12) == 0 && inet_pton(AF_INET, one, bin) == 1 &&
+			    memcmp(bin, a + 12, 4) == 0)
+				return 1;
+			if (af == AF_INET && inet_pton(AF_INET, one, bin) == 1 &&
+			    memcmp(bin, a, 4) == 0)
+				return 1;
+		}
+		list += n;
+	}
+}
+
+/* 1 if the peer of fd may talk to this responder. */
+static int
+peer_allowed(int fd, const char *list)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (list == NULL ||
+	    getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return list == NULL;
+	if (ss.ss_family == AF_INET)
+		return addr_listed(list, AF_INET, (const unsigned char *)
+		    &((struct sockaddr_in *)&ss)->sin_addr);
+	if (ss.ss_family == AF_INET6)
+		return addr_listed(list, AF_INET6, (const unsigned char *)
+		    &((struct sockaddr_in6 *)&ss)->sin6_addr);
+	return 1;				/* a Unix socket */
+}
+
+/* Accept what waits on ls. 1 when out of descriptors, else 0. */
+static int
+fcgi_accept(int ls, const char *allow)
+{
+	int	 fd;
+
+	while (nconns < FCGI_CONNS_MAX) {
+		if ((fd = accept(ls, NULL, NULL)) == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM;
+		}
+		if (!peer_allowed(fd, allow) ||
+		    fcntl(fd, F_SETFL, O_NONBLOCK) == -1) {
+			(void)close(fd);
+			continue;
+		}
+		memset(&conns[nconns], 0, sizeof(conns[0]));
+		conns[nconns++].fd = fd;
+	}
+	return 0;
+}
+
+/* Serve the web server's connections to the listening socket ls. */
+static int
+fcgi_loop(int ls)
+{
+	static struct pollfd pfd[FCGI_CONNS_MAX + 1];
+	const char *allow = getenv("FCGI_WEB_SERVER_ADDRS");
+	struct rlimit rl;
+	size_t	 i;
+	int	 fl, n, paused = 0;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
+	    rl.rlim_cur < FCGI_CONNS_MAX + FCGI_FDS_SPARE) {
+		rl.rlim_cur = rl.rlim_max < FCGI_CONNS_MAX + FCGI_FDS_SPARE ?
+		    rl.rlim_max : FCGI_CONNS_MAX + FCGI_FDS_SPARE;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((fl = fcntl(ls, F_GETFL)) == -1 ||
+	    fcntl(ls, F_SETFL, fl | O_NONBLOCK) == -1) {
+		msg("cannot use the listening socket", "");
+		return 1;
+	}
+	for (;;) {
+		pfd[0].fd = nconns < FCGI_CONNS_MAX && !paused ? ls : -1;
+		pfd[0].events = POLLIN;
+		for (i = 0; i < nconns; i++) {
+			pfd[i + 1].fd = conns[i].fd;
+			pfd[i + 1].events = !outq_empty(&conns[i].out) ? POLLOUT : POLLIN;
+		}
+		if ((n = poll(pfd, (nfds_t)nconns + 1, paused ?
+		    FCGI_RETRY_MS : -1)) == -1) {
+			if (errno == EINTR)
+				continue;
+			msg("poll failed", "");
+			return 1;
+		}
+		if (n == 0)
+			paused = 0;	/* out of descriptors a while ago */
+		for (i = nconns; i-- > 0;)
+			if (pfd[i + 1].revents != 0 &&
+			    fcgi_ready(&conns[i], pfd[i + 1].revents) == -1) {
+				fcgi_close(i);
+				paused = 0;
+			}
+		paused = paused || ((pfd[0].revents & POLLIN) &&
+		    fcgi_accept(ls, allow));
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	/* A listening socket is a socket without a peer. */
+	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1 &&
+	    errno == ENOTCONN)
+		return fcgi_loop(STDIN_FILENO);
+	return cgi_main(argc, argv);
+}

@@ -1,0 +1,107 @@
+/*
+ * outq.h: output to a non-blocking descriptor that may not take it all
+ * now. What it takes is written at once; the rest is queued and written
+ * as the descriptor drains, while the caller reads no more input for it
+ * (backpressure). serve's clients and the FastCGI responder's
+ * connections each have one.
+ */
+#ifndef OUTQ_H
+#define OUTQ_H
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "render.h"
+
+struct outq {
+	char	*p;		/* p[off..len): not written yet */
+	size_t	 len, off;
+};
+
+static inline int
+outq_empty(const struct outq *q)
+{
+	return q->off == q->len;
+}
+
+/* 1 if a call on a non-blocking descriptor failed only for now. */
+static inline int
+io_again(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+static inline void
+outq_free(struct outq *q)
+{
+	free(q->p);
+	q->p = NULL;
+	q->len = q->off = 0;
+}
+
+/*
+ * Send iov to fd: written as far as fd takes it when nothing is queued,
+ * the rest queued after what is. The bytes written now, or -1 if fd
+ * failed or the queue could not grow.
+ */
+static inline ssize_t
+outq_send(struct outq *q, int fd, struct iovec *iov, int cnt)
+{
+	ssize_t	 w = 0;
+	size_t	 n = 0;
+	char	*np;
+	int	 i;
+
+	if (outq_empty(q)) {
+		while ((w = writev(fd, iov, cnt)) == -1 && errno == EINTR)
+			;
+		if (w == -1 && !io_again())
+			return -1;
+		if (w == -1)
+			w = 0;
+		iov_consume(&iov, &cnt, (size_t)w);
+	}
+	for (i = 0; i < cnt; i++)
+		n += iov[i].iov_len;
+	if (n == 0)
+		return w;
+	if (q->off > 0) {
+		memmove(q->p, q->p + q->off, q->len - q->off);
+		q->len -= q->off;
+		q->off = 0;
+	}
+	if ((np = realloc(q->p, q->len + n)) == NULL)
+		return -1;
+	q->p = np;
+	for (i = 0; i < cnt; i++) {
+		memcpy(q->p + q->len, iov[i].iov_base, iov[i].iov_len);
+		q->len += iov[i].iov_len;
+	}
+	return w;
+}
+
+/*
+ * Write what is queued as far as fd takes it: 1 when the queue is empty
+ * (and freed), 0 when some is left, -1 if fd failed.
+ */
+static inline int
+outq_flush(struct outq *q, int fd)
+{
+	ssize_t	 w = write(fd, q->p + q->off, q->len - q->off);
+
+	if (w == -1)
+		return io_again() ? 0 : -1;
+	if (w == 0)
+		return -1;
+	if ((q->off += (size_t)w) < q->len)
+		return 0;
+	outq_free(q);
+	return 1;
+}
+
+#endif
