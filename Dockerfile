@@ -8,7 +8,7 @@ RUN apt-get update \
       make gcc libc6-dev musl-tools \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Makefile cgi.c cgi.h serve.c render.h ./
+COPY Makefile cgi.c cgi.h serve.c http.c http.h outq.h render.h ./
 COPY templates/embed.c templates/index.html templates/
 # static musl, stripped; stack protector and read-only relocations
 RUN make CC=musl-gcc \

@@ -28,8 +28,13 @@ all: cgi serve
 cgi: cgi.c cgi.h render.h templates/index.h
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ cgi.c $(LDFLAGS) $(LDSIZE)
 
-serve: serve.c render.h
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ serve.c $(LDFLAGS) $(LDSIZE)
+# The loop (serve.c) around the HTTP layer (http.c), optimised as one
+# program (-flto).
+SERVE_SRC = serve.c http.c
+SERVE_DEPS = $(SERVE_SRC) http.h outq.h render.h
+
+serve: $(SERVE_DEPS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -flto -o $@ $(SERVE_SRC) $(LDFLAGS) $(LDSIZE)
 
 wasm: cgi.wasm
 
@@ -95,8 +100,8 @@ tests/unit/t_render: tests/unit/t_render.c tests/unit/report.h render.h
 tests/unit/t_cgi: tests/unit/t_cgi.c tests/unit/report.h cgi.c cgi.h render.h templates/index.h
 	$(CC) $(CPPFLAGS) $(UNIT_CFLAGS) -o $@ tests/unit/t_cgi.c
 
-tests/unit/t_serve: tests/unit/t_serve.c tests/unit/report.h serve.c render.h
-	$(CC) $(CPPFLAGS) $(UNIT_CFLAGS) -o $@ tests/unit/t_serve.c
+tests/unit/t_serve: tests/unit/t_serve.c tests/unit/report.h http.c http.h render.h
+	$(CC) $(CPPFLAGS) $(UNIT_CFLAGS) -o $@ tests/unit/t_serve.c http.c
 
 tests/fixtures/testcgi: tests/fixtures/testcgi.c
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/fixtures/testcgi.c
@@ -108,9 +113,9 @@ tests/fixtures/noop: tests/fixtures/noop.c
 tests/fixtures/activate: tests/fixtures/activate.c
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/fixtures/activate.c
 
-tests/.build/serve-san: serve.c render.h
+tests/.build/serve-san: $(SERVE_DEPS)
 	@mkdir -p tests/.build
-	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ serve.c
+	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ $(SERVE_SRC)
 
 tests/.build/cgi-san.fcgi: fcgi.c cgi.c cgi.h fcgi.h outq.h render.h templates/index.h
 	@mkdir -p tests/.build
@@ -124,8 +129,8 @@ tests/.build/cgi-names.wasm: cgi.c cgi.h render.h templates/index.h
 	@mkdir -p tests/.build
 	$(WASI_CC) $(CPPFLAGS) $(WASI_CFLAGS) -o $@ cgi.c -Wl,--gc-sections
 
-tests/fuzz/fuzz_serve: tests/fuzz/fuzz_serve.c tests/fuzz/check.h serve.c render.h
-	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_serve.c
+tests/fuzz/fuzz_serve: tests/fuzz/fuzz_serve.c tests/fuzz/check.h http.c http.h render.h
+	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_serve.c http.c
 
 tests/fuzz/fuzz_fcgi: tests/fuzz/fuzz_fcgi.c tests/fuzz/check.h fcgi.c cgi.c cgi.h fcgi.h outq.h render.h templates/index.h
 	$(FUZZ_CC) $(CPPFLAGS) -DFASTCGI -std=c99 -Wall -Wextra $(SAN_FLAGS) -fsanitize=fuzzer -o $@ tests/fuzz/fuzz_fcgi.c cgi.c

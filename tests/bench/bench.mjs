@@ -146,7 +146,7 @@ const FLAGS = "-std=c99 -Os -ffunction-sections -fdata-sections -fno-asynchronou
 const LD = "-static -s -Wl,--gc-sections -Wl,-z,noseparate-code";
 must("make -s templates/index.h cgi.wasm");
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/cgi cgi.c ${LD}`);
-must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/serve serve.c ${LD}`);
+must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -flto -o ${B}/serve serve.c http.c ${LD}`);
 must(`musl-gcc ${FLAGS} -o ${B}/noop tests/fixtures/noop.c ${LD}`);
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -DFASTCGI -flto -o ${B}/cgi.fcgi fcgi.c cgi.c ${LD}`);
 mkdirSync(join(B, "noop-fcgi"), { recursive: true });

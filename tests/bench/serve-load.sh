@@ -17,7 +17,7 @@ SECONDS_EACH=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 BASE=${BENCH_BASE:-e124c5c}
 B=tests/.build/bench-serve
-mkdir -p "$B/old"
+mkdir -p "$B"
 for t in musl-gcc wrk git; do
 	command -v $t >/dev/null 2>&1 || { echo "bench: $t is missing: make deps" >&2; exit 1; }
 done
@@ -27,11 +27,13 @@ done
 FLAGS="-std=c99 -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables"
 LD="-static -s -Wl,--gc-sections -Wl,-z,noseparate-code"
 make -s templates/index.h
-git show "$BASE:serve.c" > "$B/old/serve.c"
-git show "$BASE:render.h" > "$B/old/render.h"
+# the old serve from its own tree, built by its own Makefile
+rm -rf "$B/old"
+mkdir -p "$B/old"
+git archive "$BASE" | tar -x -C "$B/old"
+make -s -C "$B/old" CC=musl-gcc CPPFLAGS= CFLAGS="$FLAGS" LDFLAGS="$LD" serve
 musl-gcc $FLAGS -D_POSIX_C_SOURCE=200809L -o $B/cgi cgi.c $LD
-musl-gcc $FLAGS -o $B/serve serve.c $LD
-musl-gcc $FLAGS -o $B/old/serve $B/old/serve.c $LD
+musl-gcc $FLAGS -flto -o $B/serve serve.c http.c $LD
 musl-gcc $FLAGS -o $B/noop tests/fixtures/noop.c $LD
 cc -O2 -o $B/flood tests/bench/flood.c
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_serve: libFuzzer harness over serve.c's parsers: the request head
+ * fuzz_serve: libFuzzer harness over serve's parsers (http.c): the request head
  * (head_end, parse_head, path_normalize, build_env), the CGI's header
  * block (parse_cgi_head) and chunked bodies (dechunk). The first byte
  * picks the parser. Beyond the sanitizers, it aborts when a parser's
@@ -13,10 +13,12 @@
  *	make fuzz && tests/fuzz/fuzz_serve -max_len=9000 -max_total_time=60 \
  *	    tests/fuzz/seeds-serve
  */
-#define main serve_main
-#include "../../serve.c"
-#undef main
+#define _GNU_SOURCE		/* memmem */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../http.h"
 
 #define FUZZ_NAME "fuzz_serve"
 #include "check.h"

@@ -1,13 +1,15 @@
 /*
- * t_serve: tables for serve.c's pure parts: finding and parsing a request
+ * t_serve: tables for http.c, serve's pure parts: finding and parsing a request
  * head, normalising a path, de-chunking a body, parsing a CGI's header
  * block, building the CGI's environment, the log's escaping and the Date.
  *
  * Prints "ok - ..." or "FAIL - ..." per table, exits 1 on a failure.
  */
-#define main serve_main
-#include "../../serve.c"
-#undef main
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../http.h"
 
 #define REPORT_SUITE "serve unit"
 #include "report.h"
@@ -323,7 +325,7 @@ t_cgi_head(void)
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		got = parse_cgi_head(t[i].in, strlen(t[i].in), t[i].eof, &o);
-		if (got != t[i].want || (got == 0 && (o.status != t[i].status ||
+		if (got != t[i].want || (got == 0 && ((int)o.status != t[i].status ||
 		    o.nf != t[i].nf))) {
 			printf("  parse_cgi_head #%zu = %d status %d nf %d\n", i,
 			    got, o.status, o.nf);
