@@ -73,6 +73,7 @@
 #define NOFILE_WANT	CONNS_MAX	/* soft RLIMIT_NOFILE serve raises itself to */
 #define EMFILE_PAUSE_MS	100		/* accept pause when out of descriptors */
 #define ACCEPT_BURST	64		/* accepts per listener per loop turn */
+#define EVICT_GRACE_MS	1000		/* a new connection's silence before -C may close it */
 #define MSG_MAX		512		/* bytes of an error message */
 #define OWN_RESP_MAX	512		/* bytes of one of serve's own answers */
 #define DRAIN_BYTES	16384		/* bytes one read of a lingering client takes */
@@ -163,8 +164,7 @@ struct conn {
 	int64_t		 clen;
 	struct chunked	 ck;
 	int		 minor, head, keep, chunked, asterisk;
-	char		*pend;		/* output the client has not taken yet */
-	size_t		 plen, poff;
+	struct outq	 pend;		/* output the client has not taken yet */
 	enum status	 status;	/* for the log */
 	uint64_t	 sent;		/* body bytes, for the log */
 	struct prog	*p;
@@ -207,6 +207,7 @@ static int	 stopping;
 static int	 nheld;			/* slots whose held is set */
 static int	 reap_blocked;		/* reap_all stopped at a kept zombie */
 static int64_t	 stop_by, accept_paused_until;
+static int64_t	 evict_at;		/* at -C: when a silent connection may go */
 
 static void
 on_term(int sig)
@@ -314,47 +315,22 @@ set_nonblock(int fd)
 
 /*
  * Send iov to the client: written at once as far as the socket takes it,
- * the rest copied to c->pend and written as the client reads (the loop
+ * the rest queued in c->pend and written as the client reads (the loop
  * reads no more of a program's output meanwhile: backpressure). 0, or -1
  * when the client is gone (c->gone set).
  */
 static int
 conn_send(struct conn *c, struct iovec *iov, int cnt)
 {
-	ssize_t	 w = 0;
-	size_t	 n, i;
-	char	*np;
+	ssize_t	 w;
 
 	if (c->gone)
 		return -1;
-	if (c->plen == c->poff) {
-		while ((w = writev(c->out, iov, cnt)) == -1 && errno == EINTR)
-			;
-		if (w == -1 && errno != EAGAIN) {
-			c->gone = 1;
-			return -1;
-		}
-		iov_consume(&iov, &cnt, w > 0 ? (size_t)w : 0);
-	}
-	for (n = 0, i = 0; i < (size_t)cnt; i++)
-		n += iov[i].iov_len;
-	if (n == 0)
-		return 0;
-	if (c->poff > 0) {
-		memmove(c->pend, c->pend + c->poff, c->plen - c->poff);
-		c->plen -= c->poff;
-		c->poff = 0;
-	}
-	if ((np = realloc(c->pend, c->plen + n)) == NULL) {
+	if ((w = outq_send(&c->pend, c->out, iov, cnt)) == -1) {
 		c->gone = 1;
 		return -1;
 	}
-	c->pend = np;
-	for (i = 0; i < (size_t)cnt; i++) {
-		memcpy(c->pend + c->plen, iov[i].iov_base, iov[i].iov_len);
-		c->plen += iov[i].iov_len;
-	}
-	if (w > 0 || c->wdeadline == 0)
+	if (!outq_empty(&c->pend) && (w > 0 || c->wdeadline == 0))
 		c->wdeadline = now + WRITE_IDLE_S * 1000;
 	return 0;
 }
@@ -944,7 +920,7 @@ prog_read(struct prog *p)
 	ssize_t	 n;
 	int	 eof = 0, rc;
 
-	while (p->st != P_DONE && c->plen == c->poff) {
+	while (p->st != P_DONE && outq_empty(&c->pend)) {
 		if (p->st == P_STREAM)
 			p->olen = 0;
 		n = read(p->out, p->mem->obuf + p->olen, cap - p->olen);
@@ -1105,8 +1081,7 @@ conn_close(struct conn *c)
 		close(c->out);
 	}
 	buf_release(c);
-	free(c->pend);
-	c->pend = NULL;
+	outq_free(&c->pend);
 	c->st = CS_DEAD;
 	ndead++;
 	nlive--;
@@ -1181,7 +1156,7 @@ resp_done(struct conn *c, enum status status)
 		conn_close(c);
 		return;
 	}
-	if (c->plen > c->poff) {
+	if (!outq_empty(&c->pend)) {
 		c->st = CS_FLUSH;
 		c->deadline = 0;
 		return;
@@ -1397,23 +1372,18 @@ conn_read(struct conn *c)
 static void
 conn_flush(struct conn *c)
 {
-	ssize_t	 w;
+	size_t	 off = c->pend.off;
 
-	w = write(c->out, c->pend + c->poff, c->plen - c->poff);
-	if (w == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (w <= 0) {
+	switch (outq_flush(&c->pend, c->out)) {
+	case -1:
 		c->gone = 1;
 		conn_drop(c);
 		return;
-	}
-	c->poff += (size_t)w;
-	c->wdeadline = now + WRITE_IDLE_S * 1000;
-	if (c->poff < c->plen)
+	case 0:
+		if (c->pend.off != off)
+			c->wdeadline = now + WRITE_IDLE_S * 1000;
 		return;
-	free(c->pend);
-	c->pend = NULL;
-	c->plen = c->poff = 0;
+	}
 	c->wdeadline = 0;
 	if (c->st == CS_FLUSH)
 		conn_next(c);
@@ -1505,32 +1475,61 @@ conn_new(int in, int out)
 	return c;
 }
 
-/* At -C: close the connection idle longest, if any. 1 if one was closed. */
+/*
+ * 1 if c may be closed to make room for a new connection at -C: it is
+ * idle between keep-alive requests, or new and silent for EVICT_GRACE_MS,
+ * and none of its bytes wait unread. A connection whose request is
+ * waiting or running is never closed. Listeners are served after every
+ * connection in a turn, so what came before poll returned has been read.
+ */
 static int
-evict_idle(void)
+evictable(const struct conn *c)
 {
-	struct conn *best = NULL;
-	int	 i;
-
-	for (i = 0; i < nconns; i++)
-		if (conns[i]->st == CS_IDLE && conns[i]->len == 0 &&
-		    (best == NULL || conns[i]->idle_since < best->idle_since))
-			best = conns[i];
-	if (best == NULL)
-		return 0;
-	conn_close(best);
-	return 1;
+	return c->st == CS_IDLE && c->len == 0 &&
+	    (c->served > 0 || now - c->idle_since >= EVICT_GRACE_MS);
 }
 
-/* 1 if a connection could be evicted for a new one. */
-static int
-evict_possible(void)
+/*
+ * At -C: the connection to close for a new one, idle longest; NULL if
+ * none may go.
+ */
+static struct conn *
+evict_choose(void)
 {
+	struct conn *best = NULL;
+	char	 b;
 	int	 i;
 
 	for (i = 0; i < nconns; i++)
-		if (conns[i]->st == CS_IDLE && conns[i]->len == 0)
+		if (evictable(conns[i]) &&
+		    (best == NULL || conns[i]->idle_since < best->idle_since))
+			best = conns[i];
+	/* bytes that came since poll: its request, to be read next turn */
+	if (best != NULL && best->sock && recv(best->in, &b, 1,
+	    MSG_PEEK | MSG_DONTWAIT) == 1)
+		return NULL;
+	return best;
+}
+
+/*
+ * 1 if a connection could be evicted for a new one; else, in *when, the
+ * first time one of the silent new ones could be (0: none).
+ */
+static int
+evict_possible(int64_t *when)
+{
+	int	 i;
+	int64_t	 t;
+
+	*when = 0;
+	for (i = 0; i < nconns; i++) {
+		if (evictable(conns[i]))
 			return 1;
+		t = conns[i]->idle_since + EVICT_GRACE_MS;
+		if (conns[i]->st == CS_IDLE && conns[i]->len == 0 &&
+		    (*when == 0 || t < *when))
+			*when = t;
+	}
 	return 0;
 }
 
@@ -1561,12 +1560,44 @@ accept_transient(int e)
 	    e == ENETUNREACH || e == EPERM;
 }
 
+/*
+ * A connection serve cannot hold (out of memory): a 503 as far as the
+ * socket takes it at once, and a log line; no request leaves unanswered
+ * and unlogged.
+ */
+static void
+refuse_new(int fd)
+{
+	char	 mem[OWN_RESP_MAX];
+	struct buf b;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct conninfo ci;
+	size_t	 n;
+
+	strcpy(ci.peer, "-");
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6))
+		addr_text((struct sockaddr *)&ss, ci.peer, ci.peerport);
+	buf_init(&b, mem, sizeof(mem));
+	n = render_own(&b, S_UNAVAILABLE, 0, 0, (int64_t)time(NULL));
+	(void)!send(fd, mem, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	log_access(&ci, "", 0, S_UNAVAILABLE, n);
+	close(fd);
+}
+
 static void
 accept_conns(int l)
 {
+	struct conn *room;
 	int	 k, fd;
 
 	for (k = 0; k < ACCEPT_BURST; k++) {
+		/* at -C, a connection is taken only in place of one that may
+		 * go: without one, it waits in the kernel's backlog */
+		room = NULL;
+		if (nlive >= opt.maxconns && (room = evict_choose()) == NULL)
+			return;
 		fd = accept4(l, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd == -1) {
 			if (errno == EMFILE || errno == ENFILE ||
@@ -1578,14 +1609,12 @@ accept_conns(int l)
 				die(1, errno, "accept", NULL, NULL);
 			return;
 		}
-		/* at -C, a connection that came makes room for itself */
-		if ((nlive >= opt.maxconns && !evict_idle()) ||
-		    conn_new(fd, fd) == NULL) {
-			close(fd);
+		if (room != NULL)
+			conn_close(room);
+		if (conn_new(fd, fd) == NULL) {
+			refuse_new(fd);
 			return;
 		}
-		if (nlive >= opt.maxconns && !evict_possible())
-			return;
 	}
 }
 
@@ -1696,8 +1725,9 @@ poll_set(struct pollfd *pfd, struct owner *own)
 	int	 i, accepting;
 	short	 ev;
 
+	evict_at = 0;
 	accepting = !stopping && now >= accept_paused_until &&
-	    (nlive < opt.maxconns || evict_possible());
+	    (nlive < opt.maxconns || evict_possible(&evict_at));
 	for (i = 0; i < nl && accepting; i++)
 		watch(pfd, own, &n, lfd[i], POLLIN, R_LISTEN, &lfd[i], 0);
 	for (i = 0; i < nconns; i++) {
@@ -1706,20 +1736,20 @@ poll_set(struct pollfd *pfd, struct owner *own)
 		if (!c->rdeof && (c->st == CS_IDLE || c->st == CS_HEAD ||
 		    c->st == CS_BODY || c->st == CS_LINGER))
 			ev = POLLIN;
-		if (c->plen > c->poff && c->in == c->out)
+		if (!outq_empty(&c->pend) && c->in == c->out)
 			ev |= POLLOUT;
 		/* with nothing asked, a socket still reports a reset; with
 		 * -i, the output side tells whether the client is there */
 		if (ev != 0 || (!c->rdeof && c->sock && c->in == c->out))
 			watch(pfd, own, &n, c->in, ev, R_CONN_IN, c, 0);
-		if (c->plen > c->poff && c->in != c->out)
+		if (!outq_empty(&c->pend) && c->in != c->out)
 			watch(pfd, own, &n, c->out, POLLOUT, R_CONN_OUT, c, 0);
 	}
 	for (i = 0; i < nslots; i++) {
 		p = &progs[i];
 		if (p->pid == 0)
 			continue;
-		if (p->out != -1 && p->c != NULL && p->c->plen == p->c->poff)
+		if (p->out != -1 && p->c != NULL && outq_empty(&p->c->pend))
 			watch(pfd, own, &n, p->out, POLLIN, R_PROG_OUT, p, p->gen);
 		if (p->in != -1 && p->c != NULL)
 			watch(pfd, own, &n, p->in, POLLOUT, R_PROG_IN, p, p->gen);
@@ -1751,7 +1781,7 @@ on_event(const struct pollfd *pf, const struct owner *ow)
 			conn_drop(c);
 			break;
 		}
-		if (pf->revents & POLLOUT && c->plen > c->poff)
+		if (pf->revents & POLLOUT && !outq_empty(&c->pend))
 			conn_flush(c);
 		if (c->st != CS_DEAD && pf->revents & (POLLIN | POLLHUP) &&
 		    ow->role == R_CONN_IN && !c->rdeof)
@@ -1818,6 +1848,8 @@ serve_loop(void)
 			break;
 		}
 		n = poll_set(pfd, own);
+		if (evict_at != 0 && (next == 0 || evict_at < next))
+			next = evict_at;
 		if (next != 0) {
 			ts.tv_sec = (next - now) / 1000;
 			ts.tv_nsec = (long)((next - now) % 1000) * 1000000 + 1000000;
@@ -1825,8 +1857,13 @@ serve_loop(void)
 		if (ppoll(pfd, n, next != 0 ? &ts : NULL, &none) <= 0)
 			continue;
 		now = now_ms();
+		/* connections first: at -C, what they sent is read before a
+		 * listener's newcomer looks for room (evictable) */
 		for (i = 0; i < n; i++)
-			if (pfd[i].revents != 0)
+			if (pfd[i].revents != 0 && own[i].role != R_LISTEN)
+				on_event(&pfd[i], &own[i]);
+		for (i = 0; i < n; i++)
+			if (pfd[i].revents != 0 && own[i].role == R_LISTEN)
 				on_event(&pfd[i], &own[i]);
 	}
 	/* nothing serve started outlives it */

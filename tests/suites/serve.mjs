@@ -839,6 +839,22 @@ test("-C: busy connections are never closed; a new one waits in the backlog", as
   } finally { await s.stop(); }
 });
 
+test("-C: requests accepted but not yet read are never closed for a newcomer; each is answered and logged", async () => {
+  // 40 clients at once against -C 8: each sends a whole GET at connect,
+  // and the slow program keeps the cap full for seconds
+  const s = startServe(["-C", "8", "-c", "8"]);
+  try {
+    const port = await s.port;
+    const all = await Promise.all(Array.from({ length: 40 }, () =>
+      exchange(port, get("/slow", "Connection: close\r\n"), { timeout: 20000 })));
+    const codes = all.map((x) => parseResponses(x.buf)[0]?.status ?? "none");
+    eq(codes.filter((c) => c === 200).length, 40, `answers: ${codes.join(",")}`);
+    await sleep(200);
+    const logged = s.log().toString().split("\n").filter((l) => /"GET \/slow HTTP\/1\.1" 200 /.test(l));
+    eq(logged.length, 40, "log lines for 200");
+  } finally { await s.stop(); }
+});
+
 test("half-close after a complete request: the response still comes", async () => {
   const port = await shared.port;
   for (const path of ["/lf", "/slow", "/big"]) {
