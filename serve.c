@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "log.h"
 #include "outq.h"
 
 /*
@@ -223,14 +224,13 @@ on_chld(int sig)
 	got_chld = 1;
 }
 
-/* One line on stderr: "serve: a b c". */
-static void
-logmsg(const char *a, const char *b, const char *c)
+/* "serve: a b c" and a newline into mem (MSG_MAX bytes): its length. */
+static size_t
+msg_line(char *mem, const char *a, const char *b, const char *c)
 {
-	char	 mem[MSG_MAX];
 	struct buf m;
 
-	buf_init(&m, mem, sizeof(mem) - 1);
+	buf_init(&m, mem, MSG_MAX - 1);
 	buf_str(&m, "serve: ");
 	buf_str(&m, a);
 	if (b != NULL)
@@ -238,9 +238,24 @@ logmsg(const char *a, const char *b, const char *c)
 	if (c != NULL)
 		buf_str(&m, c);
 	if (m.full)
-		m.len = sizeof(mem) - 1;
+		m.len = MSG_MAX - 1;
 	mem[m.len++] = '\n';
-	(void)!write(STDERR_FILENO, mem, m.len);
+	return m.len;
+}
+
+/*
+ * One line on stderr: "serve: a b c". Never waits for a full stderr: the
+ * line is dropped and counted (log.h).
+ */
+static void
+logmsg(const char *a, const char *b, const char *c)
+{
+	char	 mem[MSG_MAX];
+	struct iovec iov;
+
+	iov.iov_base = mem;
+	iov.iov_len = msg_line(mem, a, b, c);
+	(void)log_write("serve", &iov, 1);
 }
 
 /*
@@ -251,7 +266,7 @@ logmsg(const char *a, const char *b, const char *c)
 static void
 die(int code, int e, const char *a, const char *b, const char *c)
 {
-	char	 mem[MSG_MAX];
+	char	 mem[MSG_MAX], line[MSG_MAX];
 	struct buf m;
 
 	buf_init(&m, mem, sizeof(mem));
@@ -265,7 +280,8 @@ die(int code, int e, const char *a, const char *b, const char *c)
 		buf_str(&m, strerror(e));
 	}
 	mem[m.full ? sizeof(mem) - 1 : m.len] = '\0';
-	logmsg(mem, NULL, NULL);
+	/* the last word: worth waiting for */
+	(void)!write(STDERR_FILENO, line, msg_line(line, mem, NULL, NULL));
 	exit(code);
 }
 
@@ -290,17 +306,20 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* One access log line (render_log_line), written at once. */
+/* One access log line (render_log_line), never waiting (log.h). */
 static void
 log_access(const struct conninfo *ci, const char *line, size_t linelen,
     enum status status, uint64_t bytes)
 {
 	char	 mem[LOG_LINE_MAX];
+	struct iovec iov;
 
 	if (opt.quiet)
 		return;
-	(void)!write(STDERR_FILENO, mem, render_log_line(mem, ci->peer,
-	    (int64_t)time(NULL), line, linelen, status, bytes));
+	iov.iov_base = mem;
+	iov.iov_len = render_log_line(mem, ci->peer, (int64_t)time(NULL),
+	    line, linelen, status, bytes);
+	(void)log_write("serve", &iov, 1);
 }
 
 static int

@@ -6,7 +6,7 @@
 //
 // Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants as fsc, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
@@ -672,6 +672,56 @@ test("the access log is CLF with control bytes escaped", async () => {
     assert(lines.some((l) => /^127\.0\.0\.1 - - \[\d\d\/[A-Z][a-z]{2}\/\d{4}:\d\d:\d\d:\d\d \+0000\] "GET \/lf HTTP\/1\.1" 200 6$/.test(l)), `no CLF line: ${lines.join(" | ")}`);
     assert(lines.some((l) => l.includes("\\x1b[2J\\x07b") && / 400 /.test(l)), "the hostile line is not logged escaped");
   } finally { await s.stop(); }
+});
+
+// Everything waiting in the non-blocking descriptor fd, as text.
+function drain(fd) {
+  const b = Buffer.alloc(65536);
+  let out = "";
+  for (;;) {
+    let n;
+    try { n = readSync(fd, b, 0, b.length, null); } catch (e) { if (e.code === "EAGAIN") break; throw e; }
+    if (n <= 0) break;
+    out += b.toString("latin1", 0, n);
+  }
+  return out;
+}
+
+test("a log nobody reads never stalls serve: lines are dropped, counted, and the count logged", async () => {
+  // standard error a FIFO held open and never read until the end
+  const dir = mkdtempSync(join(tmpdir(), "mt-log-"));
+  const fifo = join(dir, "log");
+  spawnSync("mkfifo", [fifo]);
+  const rd = openSync(fifo, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  const wr = openSync(fifo, "w");
+  const argv = [SERVE, "-b", "127.0.0.1", "-p", "0", TESTCGI];
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", wr] });
+  started.push(proc);
+  closeSync(wr);
+  try {
+    const port = await printedPort(proc, "serve", { ms: 5000 });
+    // 2,000 requests, 100 pipelined on each of 20 connections, 4 at a time:
+    // about 140 KiB of log, twice what the pipe holds
+    let answered = 0;
+    for (let k = 0; k < 5; k++) {
+      const xs = await Promise.all(Array.from({ length: 4 }, () =>
+        exchange(port, "GET /lf HTTP/1.1\r\nHost: x\r\n\r\n".repeat(100), { timeout: 20000 })));
+      answered += xs.reduce((a, x) => a + parseResponses(x.buf).length, 0);
+    }
+    eq(answered, 2000, "answers with the log full");
+    const first = drain(rd);
+    assert(first.length > 30000, `only ${first.length} bytes of log before the pipe was read`);
+    eq((await one(port, get("/lf"))).status, 200, "a request once the log is read");
+    await sleep(200);
+    const m = /^serve: (\d+) log lines dropped \(standard error was full\)$/m.exec(drain(rd));
+    assert(m, "no count of dropped lines once the log is read");
+    const kept = first.split("\n").filter((l) => / 200 /.test(l)).length;
+    eq(kept + Number(m[1]), 2000, `lines written (${kept}) and dropped (${m[1]})`);
+  } finally {
+    proc.kill("SIGKILL");
+    closeSync(rd);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("-q turns the access log off", async () => {
