@@ -1,10 +1,10 @@
 /*
  * fcgi.h: the FastCGI record format (the FastCGI 1.0 specification),
  * as pure functions over buffers: a record's header encoded and decoded,
- * FCGI_END_REQUEST's body, and the name-value pairs of FCGI_PARAMS and
- * FCGI_GET_VALUES. No I/O and no allocation; the responder (fcgi.c) and
- * its fuzzer use it, and any other program that speaks FastCGI can
- * include it alone, as render.h is included.
+ * FCGI_END_REQUEST's body, the name-value pairs of FCGI_PARAMS and
+ * FCGI_GET_VALUES both ways, and the web server's reader of a responder's
+ * answer. No I/O and no allocation: the responder (fcgi.c), serve's
+ * FastCGI back end and the fuzzers include it alone, as render.h is.
  */
 #ifndef FCGI_H
 #define FCGI_H
@@ -147,6 +147,126 @@ fcgi_pairs(const unsigned char *p, size_t n, char *text, size_t cap,
 	}
 	vars[cnt] = NULL;
 	return (long)cnt;
+}
+
+/*
+ * A name-value pair for FCGI_PARAMS at o[0..cap): the bytes it took, or
+ * 0 if it does not fit (a length takes 1 byte below 128, else 4).
+ */
+static inline size_t
+fcgi_put_pair(unsigned char *o, size_t cap, const char *name, size_t nl,
+    const char *value, size_t vl)
+{
+	size_t	 i = 0, len[2] = { nl, vl }, need;
+	int	 k;
+
+	need = (nl < 0x80 ? 1 : 4) + (vl < 0x80 ? 1 : 4) + nl + vl;
+	if (need > cap || nl > 0x7fffffff || vl > 0x7fffffff)
+		return 0;
+	for (k = 0; k < 2; k++) {
+		if (len[k] < 0x80)
+			o[i++] = (unsigned char)len[k];
+		else {
+			o[i++] = (unsigned char)(0x80 | len[k] >> 24);
+			o[i++] = (unsigned char)(len[k] >> 16);
+			o[i++] = (unsigned char)(len[k] >> 8);
+			o[i++] = (unsigned char)len[k];
+		}
+	}
+	memcpy(o + i, name, nl);
+	memcpy(o + i + nl, value, vl);
+	return need;
+}
+
+/*
+ * Reading a responder's answer to one request (the web server's side),
+ * resumable at any byte: what came is handed over as it comes, without
+ * copies. FR_STDOUT and FR_STDERR: *len bytes of that stream at *data;
+ * FR_END: FCGI_END_REQUEST, with its protocol status in r->status;
+ * FR_MORE: the input is used up; FR_BAD: not version 1, a type 0, a
+ * record for another request, or an FCGI_END_REQUEST too short. Management records
+ * (id 0) and other types are skipped.
+ */
+enum fcgi_read { FR_MORE, FR_STDOUT, FR_STDERR, FR_END, FR_BAD };
+
+struct fcgi_reader {
+	unsigned char	 h[FCGI_HEAD];	/* the header being read */
+	size_t		 hlen;
+	size_t		 left;		/* content bytes of the record to come */
+	size_t		 pad;		/* padding bytes to come */
+	size_t		 off;		/* content bytes of the record taken */
+	unsigned	 type;		/* 0: between records */
+	unsigned	 id;
+	unsigned	 status;	/* FCGI_END_REQUEST's protocol status */
+};
+
+/*
+ * Take from p[0..n) for request id, at most max bytes of a stream at a
+ * time: *used is what was taken.
+ */
+static inline enum fcgi_read
+fcgi_read(struct fcgi_reader *r, unsigned id, const unsigned char *p,
+    size_t n, size_t max, size_t *used, const unsigned char **data,
+    size_t *len)
+{
+	size_t	 i = 0, k;
+
+	for (;;) {
+		if (r->type == 0) {		/* a header */
+			k = FCGI_HEAD - r->hlen < n - i ? FCGI_HEAD - r->hlen : n - i;
+			memcpy(r->h + r->hlen, p + i, k);
+			r->hlen += k;
+			i += k;
+			if (r->hlen < FCGI_HEAD)
+				break;
+			r->hlen = 0;
+			r->type = r->h[1];
+			r->id = (unsigned)r->h[2] << 8 | r->h[3];
+			r->left = (size_t)r->h[4] << 8 | r->h[5];
+			r->pad = r->h[6];
+			r->off = 0;
+			if (r->h[0] != FCGI_VERSION || r->type == 0 ||
+			    (r->id != 0 && r->id != id) ||
+			    (r->id == id && r->type == FT_END_REQUEST &&
+			    r->left < FCGI_END_BODY)) {
+				*used = i;
+				return FR_BAD;
+			}
+		}
+		if (r->left > 0 && i < n && r->id == id &&
+		    (r->type == FT_STDOUT || r->type == FT_STDERR)) {
+			k = r->left < n - i ? r->left : n - i;
+			if (k > max)
+				k = max;
+			*data = p + i;
+			*len = k;
+			r->left -= k;
+			*used = i + k;
+			return r->type == FT_STDOUT ? FR_STDOUT : FR_STDERR;
+		}
+		k = r->left < n - i ? r->left : n - i;	/* content skipped */
+		if (r->id == id && r->type == FT_END_REQUEST && r->off <= 4 &&
+		    r->off + k > 4)
+			r->status = p[i + 4 - r->off];
+		r->off += k;
+		r->left -= k;
+		i += k;
+		k = r->pad < n - i ? r->pad : n - i;
+		r->pad -= k;
+		i += k;
+		if (r->left > 0 || r->pad > 0)
+			break;
+		if (r->id == id && r->type == FT_END_REQUEST) {
+			r->type = 0;
+			*used = i;
+			return FR_END;
+		}
+		r->type = 0;
+		if (i == n)
+			break;
+	}
+	*used = i;
+	return FR_MORE;
 }
 
 #endif

@@ -46,6 +46,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/un.h>
+
+#include "fcgi.h"
 #include "http.h"
 #include "log.h"
 #include "outq.h"
@@ -81,6 +84,21 @@
 #define CHILDREN_LIST_MAX 4096		/* bytes of /proc's list of adopted children */
 #define BUF_POOL	64		/* request buffers kept for the next connection */
 
+/* The FastCGI back end (-F, -f). */
+#define FCGI_ID		1		/* the request id: one request per connection at a time */
+#define FCGI_READ_BYTES	16384		/* bytes of the responder's records one read takes */
+#define FCGI_PROBE_MS	1000		/* ms a new responder may not exit or close a connection */
+#define FCGI_BACKOFF_MS	100		/* first wait before restarting a responder that exited */
+#define FCGI_BACKOFF_MAX_MS 5000	/* the longest wait, doubled from the first */
+#define FCGI_STABLE_S	10		/* a responder up this long restarts at once again */
+#define FCGI_STDIN_RECS	(BODY_MAX / FCGI_CONTENT_MAX + 1) /* FCGI_STDIN records of a body */
+/*
+ * A request's records: BEGIN_REQUEST, its parameters (the environment
+ * and SCRIPT_FILENAME, each pair with at most 8 bytes of lengths, in one
+ * record) and the parameters' end.
+ */
+#define FCGI_REQ_MAX	(3 * FCGI_HEAD + FCGI_END_BODY + ENV_BYTES + PATH_MAX + 8 * (ENV_MAX + 1))
+
 /* The options' defaults (serve(1)). */
 #define PROGS_DEFAULT	64		/* -c: programs at once */
 #define CGI_TIMEOUT_S	10		/* -t: seconds a program may run */
@@ -110,6 +128,21 @@ enum cstate {
  */
 enum pstate { P_HEAD, P_HOLD, P_STREAM, P_DONE };
 
+/*
+ * A CGI response on its way to a client, whether it comes from a
+ * program's pipe or a FastCGI responder's records (relay_take).
+ */
+struct relay {
+	enum pstate	 st;
+	size_t		 olen;		/* bytes in obuf */
+	struct frame	 fr;
+	struct cgiout	 co;
+	char		 obuf[CGI_HEAD_MAX + OUT_BUF];
+};
+
+/* What relay_take() says of a response. */
+enum relayed { RL_MORE, RL_DONE, RL_BAD, RL_GONE };
+
 struct conn;
 
 /*
@@ -119,11 +152,10 @@ struct conn;
  * not used again before that program is reaped.
  */
 struct slotmem {
-	struct cgiout	 co;
+	struct relay	 rl;
 	struct env	 env;
 	char		 envmem[ENV_BYTES];
 	char		 stack[SPAWN_STACK];
-	char		 obuf[CGI_HEAD_MAX + OUT_BUF];
 };
 
 /* A program slot: one of -c programs at once. */
@@ -133,12 +165,9 @@ struct prog {
 	struct conn	*c;		/* NULL once the client is done with it */
 	int		 out, in;	/* its stdout and stdin pipes; -1: closed */
 	size_t		 inoff;		/* body bytes written to it */
-	enum pstate	 st;
 	int		 exited;	/* its leader is a zombie, kept unreaped */
 	int64_t		 deadline;	/* -t */
 	int64_t		 kill_at;	/* SIGKILL after SIGTERM; 0: not yet */
-	size_t		 olen;		/* bytes in mem->obuf */
-	struct frame	 fr;
 	struct slotmem	*mem;		/* made on the slot's first use, kept */
 	int		 child_in, child_out;	/* the program's stdin and stdout */
 	int		 res_in, res_out;	/* reserved low descriptors; -1: none */
@@ -146,6 +175,31 @@ struct prog {
 	int		 cut;		/* the child copies descriptors below */
 	int		 shares;	/* the child still shares serve's table */
 	volatile int	 exec_errno;	/* set by a child whose execve failed */
+};
+
+/*
+ * A connection to the FastCGI responder (-F, -f): one of -c, carrying one
+ * request at a time and kept open between them (FCGI_KEEP_CONN).
+ */
+struct fclmem {
+	struct relay	 rl;
+	struct env	 env;
+	char		 envmem[ENV_BYTES];
+	unsigned char	 req[FCGI_REQ_MAX];
+	unsigned char	 in[FCGI_READ_BYTES];
+};
+
+struct fcl {
+	int		 fd;		/* -1: not connected */
+	int		 busy;		/* a request is on it */
+	int		 used;		/* it carried a request before */
+	struct conn	*c;		/* its client; NULL once done with it */
+	int64_t		 deadline;	/* -t */
+	int64_t		 abort_at;	/* aborted: FCGI_END_REQUEST due by then */
+	struct outq	 q;		/* request bytes it has not taken yet */
+	struct fcgi_reader rd;
+	size_t		 inoff, inlen;	/* records in mem->in not yet taken */
+	struct fclmem	*mem;		/* made on its first use, kept */
 };
 
 struct conn {
@@ -169,12 +223,13 @@ struct conn {
 	enum status	 status;	/* for the log */
 	uint64_t	 sent;		/* body bytes, for the log */
 	struct prog	*p;
+	struct fcl	*b;		/* its request's FastCGI connection */
 	struct conn	*qnext;		/* the queue for a program slot */
 	struct conninfo	 ci;
 };
 
 /* What a poll entry belongs to. */
-enum role { R_LISTEN, R_CONN_IN, R_CONN_OUT, R_PROG_OUT, R_PROG_IN };
+enum role { R_LISTEN, R_CONN_IN, R_CONN_OUT, R_PROG_OUT, R_PROG_IN, R_FCGI };
 struct owner {
 	enum role	 role;
 	void		*ptr;
@@ -209,6 +264,17 @@ static int	 nheld;			/* slots whose held is set */
 static int	 reap_blocked;		/* reap_all stopped at a kept zombie */
 static int64_t	 stop_by, accept_paused_until;
 static int64_t	 evict_at;		/* at -C: when a silent connection may go */
+static struct fcl *fcls;		/* -F, -f: -c connections to the responder */
+static struct {
+	int	 on;			/* 1: -F, a responder of serve's own; 2: -f */
+	const char *address;		/* -f */
+	struct sockaddr_storage sa;	/* where the responder listens */
+	socklen_t salen;
+	int	 lfd;			/* -F: its listening socket, held by serve too */
+	pid_t	 pid;			/* -F: the responder; 0: not running */
+	int64_t	 started, restart_at;
+	int	 backoff_ms;
+} fc = { .lfd = -1, .backoff_ms = FCGI_BACKOFF_MS };
 
 static void
 on_term(int sig)
@@ -364,6 +430,111 @@ conn_send1(struct conn *c, const void *p, size_t n)
 	return conn_send(c, &iov, 1);
 }
 
+/* ---- Relaying a CGI response -------------------------------------- */
+
+/* A response is to be relayed to c: nothing of it has come yet. */
+static void
+relay_begin(struct relay *r, const struct conn *c)
+{
+	r->st = P_HEAD;
+	r->olen = 0;
+	r->fr.keep = c->keep;
+}
+
+/* Send body bytes as framed: a chunk, raw, or not at all. */
+static int
+send_body(struct conn *c, struct relay *r, const char *d, size_t n)
+{
+	char	 hex[24];
+	struct iovec iov[3];
+	size_t	 k = sizeof(hex), v = n;
+
+	if (r->fr.nobody || n == 0)
+		return 0;
+	c->sent += n;
+	if (!r->fr.chunked)
+		return conn_send1(c, d, n);
+	hex[--k] = '\n';
+	hex[--k] = '\r';
+	do {
+		hex[--k] = "0123456789abcdef"[v & 15];
+		v >>= 4;
+	} while (v != 0);
+	iov[0].iov_base = hex + k;
+	iov[0].iov_len = sizeof(hex) - k;
+	iov[1].iov_base = (char *)d;
+	iov[1].iov_len = n;
+	iov[2].iov_base = (char *)"\r\n";
+	iov[2].iov_len = 2;
+	return conn_send(c, iov, 3);
+}
+
+/*
+ * Send the head for the response and, when complete, its whole body with
+ * it, in one write. 0, or -1 if the client is gone.
+ */
+static int
+send_head(struct conn *c, struct relay *r, int complete)
+{
+	static char mem[CGI_HEAD_MAX + 512];
+	struct buf h;
+	struct iovec iov[2];
+	size_t	 off = r->co.headlen, n = r->olen - off;
+
+	buf_init(&h, mem, sizeof(mem));
+	render_resp_head(&h, c->minor, &r->co, c->head, complete, n,
+	    (int64_t)time(NULL), &r->fr);
+	c->keep = r->fr.keep;
+	c->status = r->co.status;
+	iov[0].iov_base = mem;
+	iov[0].iov_len = h.len;
+	iov[1].iov_base = r->obuf + off;
+	iov[1].iov_len = complete && !r->fr.nobody ? n : 0;
+	c->sent = iov[1].iov_len;
+	if (!complete || r->fr.nobody)
+		return conn_send(c, iov, 1);
+	return conn_send(c, iov, 2);
+}
+
+/*
+ * r->olen bytes of the response are in r->obuf (eof: no more will come):
+ * parse its CGI head, hold its body while it fits to frame it with a
+ * Content-Length, else stream it, and send what can go to c.
+ */
+static enum relayed
+relay_take(struct conn *c, struct relay *r, int eof)
+{
+	int	 rc;
+
+	if (r->st == P_HEAD) {
+		if ((rc = parse_cgi_head(r->obuf, r->olen, eof, &r->co)) == 1)
+			return RL_MORE;
+		if (rc == -1)
+			return RL_BAD;
+		r->st = P_HOLD;
+	}
+	if (r->st == P_HOLD && eof) {
+		if (send_head(c, r, 1) == -1)
+			return RL_GONE;
+	} else if (r->st == P_HOLD && r->olen == sizeof(r->obuf)) {
+		/* more than the buffer holds: stream the rest */
+		if (send_head(c, r, 0) == -1 || send_body(c, r,
+		    r->obuf + r->co.headlen, r->olen - r->co.headlen) == -1)
+			return RL_GONE;
+		r->st = P_STREAM;
+		r->olen = 0;
+	} else if (r->st == P_STREAM && eof) {
+		if (r->fr.chunked && !r->fr.nobody &&
+		    conn_send1(c, "0\r\n\r\n", 5) == -1)
+			return RL_GONE;
+	} else if (r->st == P_STREAM) {
+		if (send_body(c, r, r->obuf, r->olen) == -1)
+			return RL_GONE;
+		r->olen = 0;
+	}
+	return eof ? RL_DONE : RL_MORE;
+}
+
 /* ---- Programs ------------------------------------------------------ */
 
 static void resp_done(struct conn *, enum status);
@@ -465,6 +636,8 @@ prog_signal(struct prog *p, int sig)
 
 static void start_queued(void);
 static void prog_own_fds(struct prog *, int);
+static void fcl_start(struct conn *, struct fcl *);
+static void fc_exited(int);
 
 /* The slot's program has ended and its output is closed: free it. */
 static void
@@ -518,7 +691,7 @@ prog_try_reap(struct prog *p)
 static void
 prog_close_out(struct prog *p)
 {
-	p->st = P_DONE;
+	p->mem->rl.st = P_DONE;
 	if (p->out != -1)
 		close(p->out);
 	p->out = -1;
@@ -555,12 +728,18 @@ reap_all(void)
 {
 	siginfo_t si;
 	struct prog *p;
+	int	 status;
 
 	for (;;) {
 		si.si_pid = 0;
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 ||
 		    si.si_pid == 0)
 			return;
+		if (fc.pid != 0 && si.si_pid == fc.pid) {
+			(void)waitpid(si.si_pid, &status, 0);
+			fc_exited(status);
+			continue;
+		}
 		if ((p = prog_of(si.si_pid)) == NULL) {
 			(void)waitpid(si.si_pid, NULL, 0);
 			continue;
@@ -829,12 +1008,10 @@ prog_start(struct conn *c, struct prog *p)
 	c->p = p;
 	c->st = CS_RUN;
 	p->inoff = 0;
-	p->st = P_HEAD;
-	p->olen = 0;
+	relay_begin(&p->mem->rl, c);
 	p->exited = 0;
 	p->kill_at = 0;
 	p->deadline = now + (int64_t)opt.cgi_timeout * 1000;
-	p->fr.keep = c->keep;
 }
 
 /* Feed the request body to the program's stdin as it takes it. */
@@ -852,61 +1029,6 @@ prog_write_body(struct prog *p)
 		close(p->in);	/* all sent, or it stopped reading */
 		p->in = -1;
 	}
-}
-
-/* Send body bytes as framed: a chunk, raw, or not at all. */
-static int
-send_body(struct conn *c, struct prog *p, const char *d, size_t n)
-{
-	char	 hex[24];
-	struct iovec iov[3];
-	size_t	 k = sizeof(hex), v = n;
-
-	if (p->fr.nobody || n == 0)
-		return 0;
-	c->sent += n;
-	if (!p->fr.chunked)
-		return conn_send1(c, d, n);
-	hex[--k] = '\n';
-	hex[--k] = '\r';
-	do {
-		hex[--k] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v != 0);
-	iov[0].iov_base = hex + k;
-	iov[0].iov_len = sizeof(hex) - k;
-	iov[1].iov_base = (char *)d;
-	iov[1].iov_len = n;
-	iov[2].iov_base = (char *)"\r\n";
-	iov[2].iov_len = 2;
-	return conn_send(c, iov, 3);
-}
-
-/*
- * Send the head for the program's answer and, when complete, its whole
- * body with it, in one write. 0, or -1 if the client is gone.
- */
-static int
-send_head(struct conn *c, struct prog *p, int complete)
-{
-	static char mem[CGI_HEAD_MAX + 512];
-	struct buf h;
-	struct iovec iov[2];
-	size_t	 off = p->mem->co.headlen, n = p->olen - off;
-
-	buf_init(&h, mem, sizeof(mem));
-	render_resp_head(&h, c->minor, &p->mem->co, c->head, complete, n,
-	    (int64_t)time(NULL), &p->fr);
-	c->keep = p->fr.keep;
-	c->status = p->mem->co.status;
-	iov[0].iov_base = mem;
-	iov[0].iov_len = h.len;
-	iov[1].iov_base = p->mem->obuf + off;
-	iov[1].iov_len = complete && !p->fr.nobody ? n : 0;
-	c->sent = iov[1].iov_len;
-	if (!complete || p->fr.nobody)
-		return conn_send(c, iov, 1);
-	return conn_send(c, iov, 2);
 }
 
 /* The program's answer is not valid CGI output: 502, and kill it. */
@@ -935,14 +1057,12 @@ static void
 prog_read(struct prog *p)
 {
 	struct conn *c = p->c;
-	size_t	 cap = CGI_HEAD_MAX + OUT_BUF;
+	struct relay *r = &p->mem->rl;
 	ssize_t	 n;
-	int	 eof = 0, rc;
+	int	 eof = 0;
 
-	while (p->st != P_DONE && outq_empty(&c->pend)) {
-		if (p->st == P_STREAM)
-			p->olen = 0;
-		n = read(p->out, p->mem->obuf + p->olen, cap - p->olen);
+	while (r->st != P_DONE && outq_empty(&c->pend)) {
+		n = read(p->out, r->obuf + r->olen, sizeof(r->obuf) - r->olen);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && errno == EAGAIN)
@@ -950,43 +1070,23 @@ prog_read(struct prog *p)
 		if (n <= 0)
 			eof = 1;
 		else
-			p->olen += (size_t)n;
-		if (p->st == P_HEAD) {
-			if ((rc = parse_cgi_head(p->mem->obuf, p->olen, eof,
-			    &p->mem->co)) == 1)
-				continue;
-			if (rc == -1) {
-				prog_bad(p);
-				return;
-			}
-			p->st = P_HOLD;
-		}
-		if (p->st == P_HOLD && eof) {
-			if (send_head(c, p, 1) == -1)
-				break;
-		} else if (p->st == P_HOLD && p->olen == cap) {
-			/* more than the buffer holds: stream the rest */
-			if (send_head(c, p, 0) == -1 || send_body(c, p,
-			    p->mem->obuf + p->mem->co.headlen, p->olen - p->mem->co.headlen) == -1)
-				break;
-			p->st = P_STREAM;
-			p->olen = 0;
-		} else if (p->st == P_STREAM && eof) {
-			if (p->fr.chunked && !p->fr.nobody &&
-			    conn_send1(c, "0\r\n\r\n", 5) == -1)
-				break;
-		} else if (p->st == P_STREAM) {
-			if (send_body(c, p, p->mem->obuf, p->olen) == -1)
-				break;
+			r->olen += (size_t)n;
+		switch (relay_take(c, r, eof)) {
+		case RL_MORE:
 			continue;
-		}
-		if (eof) {
+		case RL_BAD:
+			prog_bad(p);
+			return;
+		case RL_GONE:
+			break;
+		case RL_DONE:
 			p->c = NULL;
 			c->p = NULL;
 			prog_close_out(p);
 			resp_done(c, c->status);
 			return;
 		}
+		break;
 	}
 	if (c->gone)
 		conn_drop(c);
@@ -1007,7 +1107,7 @@ prog_expire(struct prog *p)
 	if (c != NULL) {
 		p->c = NULL;
 		c->p = NULL;
-		if (p->st == P_HEAD || p->st == P_HOLD)
+		if (p->mem->rl.st == P_HEAD || p->mem->rl.st == P_HOLD)
 			refuse(c, S_GATEWAY_TIMEOUT);
 		else
 			conn_drop(c);
@@ -1035,10 +1135,654 @@ start_queued(void)
 		if (qhead == NULL)
 			qtail = NULL;
 		c->qnext = NULL;
+		if (fc.on) {
+			for (i = 0; fcls[i].busy; i++)
+				;
+			fcl_start(c, &fcls[i]);
+			continue;
+		}
 		for (i = 0; progs[i].pid != 0; i++)
 			;
 		prog_start(c, &progs[i]);
 	}
+}
+
+/* ---- The FastCGI back end (-F, -f) ---------------------------------- */
+
+/*
+ * With -F or -f, a complete request goes to a FastCGI responder instead
+ * of a new process: over one of -c connections to it, kept open
+ * (FCGI_KEEP_CONN), as FCGI_BEGIN_REQUEST, FCGI_PARAMS (the environment
+ * build_env() makes for a program, and SCRIPT_FILENAME) and FCGI_STDIN;
+ * its FCGI_STDOUT is relayed as a program's output is (relay_take), its
+ * FCGI_STDERR logged. With -F serve runs the responder itself, on a
+ * listening socket of its own that serve keeps open too, so requests wait
+ * in its backlog while a responder that exited is restarted.
+ */
+
+static void fcl_read(struct fcl *);
+
+/* Connect b to the responder: 0, or -1 with errno set. */
+static int
+fcl_connect(struct fcl *b)
+{
+	int	 one = 1;
+
+	if ((b->fd = socket(fc.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (fc.sa.ss_family != AF_UNIX)
+		(void)setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+	if (connect(b->fd, (struct sockaddr *)&fc.sa, fc.salen) == -1 &&
+	    errno != EINPROGRESS) {
+		one = errno;
+		close(b->fd);
+		b->fd = -1;
+		errno = one;
+		return -1;
+	}
+	b->used = 0;
+	return 0;
+}
+
+/* Close b's connection; the next request on b opens another. */
+static void
+fcl_close(struct fcl *b)
+{
+	if (b->fd != -1)
+		close(b->fd);
+	b->fd = -1;
+	outq_free(&b->q);
+}
+
+/* b's request is over: b takes the next one (start_queued). */
+static void
+fcl_release(struct fcl *b)
+{
+	if (b->c != NULL)
+		b->c->b = NULL;
+	b->c = NULL;
+	b->busy = 0;
+	b->abort_at = 0;
+	b->inoff = b->inlen = 0;
+	memset(&b->rd, 0, sizeof(b->rd));
+	nrunning--;
+}
+
+/* Every parameter goes in one FCGI_PARAMS record (else this does not compile). */
+typedef char fcgi_params_fit[ENV_BYTES + PATH_MAX + 8 * (ENV_MAX + 1) <=
+    FCGI_CONTENT_MAX ? 1 : -1];
+
+/*
+ * The request's records into mem->req and iov (FCGI_STDIN's headers into
+ * sh): BEGIN_REQUEST, the parameters, STDIN with the body, the ends. The
+ * number of iov entries.
+ */
+static int
+fcl_encode(struct fcl *b, const struct conn *c, struct iovec *iov,
+    unsigned char (*sh)[FCGI_HEAD])
+{
+	unsigned char *o = b->mem->req;
+	char	**v, *eq;
+	size_t	 n, len, off;
+	int	 cnt = 0, i;
+
+	fcgi_head(o, FT_BEGIN_REQUEST, FCGI_ID, FCGI_END_BODY);
+	memset(o + FCGI_HEAD, 0, FCGI_END_BODY);
+	o[FCGI_HEAD + 1] = FCGI_RESPONDER;
+	o[FCGI_HEAD + 2] = FCGI_KEEP_CONN;
+	n = 2 * FCGI_HEAD + FCGI_END_BODY;
+	for (v = b->mem->env.v; *v != NULL; v++) {
+		eq = strchr(*v, '=');
+		n += fcgi_put_pair(o + n, FCGI_REQ_MAX - FCGI_HEAD - n, *v,
+		    (size_t)(eq - *v), eq + 1, strlen(eq + 1));
+	}
+	/* the program's path, which fcgiwrap runs */
+	n += fcgi_put_pair(o + n, FCGI_REQ_MAX - FCGI_HEAD - n,
+	    "SCRIPT_FILENAME", 15, prog_argv[0], strlen(prog_argv[0]));
+	fcgi_head(o + FCGI_HEAD + FCGI_END_BODY, FT_PARAMS, FCGI_ID,
+	    n - 2 * FCGI_HEAD - FCGI_END_BODY);
+	fcgi_head(o + n, FT_PARAMS, FCGI_ID, 0);
+	n += FCGI_HEAD;
+	iov[cnt].iov_base = o;
+	iov[cnt++].iov_len = n;
+	for (off = 0, i = 0; off < c->bodylen; off += len, i++) {
+		len = c->bodylen - off > FCGI_CONTENT_MAX ? FCGI_CONTENT_MAX :
+		    c->bodylen - off;
+		fcgi_head(sh[i], FT_STDIN, FCGI_ID, len);
+		iov[cnt].iov_base = sh[i];
+		iov[cnt++].iov_len = FCGI_HEAD;
+		iov[cnt].iov_base = c->buf + c->hl + off;
+		iov[cnt++].iov_len = len;
+	}
+	fcgi_head(sh[i], FT_STDIN, FCGI_ID, 0);
+	iov[cnt].iov_base = sh[i];
+	iov[cnt++].iov_len = FCGI_HEAD;
+	return cnt;
+}
+
+/* Start c's request on the free connection b. */
+static void
+fcl_start(struct conn *c, struct fcl *b)
+{
+	static struct req r;
+	static char pathbuf[TARGET_MAX + 1];
+	static unsigned char sh[FCGI_STDIN_RECS + 1][FCGI_HEAD];
+	struct iovec iov[2 * FCGI_STDIN_RECS + 2];
+	long	 pl;
+	int	 cnt, tries;
+
+	if (b->mem == NULL && (b->mem = malloc(sizeof(*b->mem))) == NULL) {
+		refuse(c, S_UNAVAILABLE);
+		return;
+	}
+	if (parse_head(c->buf, c->hl, &r) != 0 ||
+	    (pl = path_normalize(pathbuf, r.path, r.plen)) < 0 ||
+	    build_env(&b->mem->env, b->mem->envmem, sizeof(b->mem->envmem), &r,
+	    &c->ci, pathbuf, (size_t)pl, c->bodylen) == -1) {
+		refuse(c, S_HEAD_TOO_LARGE);	/* ruled out by ENV_BYTES */
+		return;
+	}
+	cnt = fcl_encode(b, c, iov, sh);
+	/* a kept connection the responder closed meanwhile: once more */
+	for (tries = 0; ; tries++) {
+		if (b->fd == -1 && fcl_connect(b) == -1) {
+			logmsg("cannot connect to the FastCGI responder: ",
+			    strerror(errno), NULL);
+			refuse(c, errno == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY);
+			return;
+		}
+		if (outq_send(&b->q, b->fd, iov, cnt) != -1)
+			break;
+		if (!b->used || tries > 0) {
+			logmsg("cannot write to the FastCGI responder: ",
+			    strerror(errno), NULL);
+			fcl_close(b);
+			refuse(c, S_BAD_GATEWAY);
+			return;
+		}
+		fcl_close(b);
+	}
+	nrunning++;
+	b->busy = b->used = 1;
+	b->c = c;
+	c->b = b;
+	c->st = CS_RUN;
+	relay_begin(&b->mem->rl, c);
+	b->deadline = now + (int64_t)opt.cgi_timeout * 1000;
+	b->abort_at = 0;
+}
+
+/*
+ * The request on b failed for the responder (status for the client):
+ * the client gets status if nothing was sent yet, else a cut response;
+ * the connection is closed.
+ */
+static void
+fcl_fail(struct fcl *b, enum status status, const char *why)
+{
+	struct conn *c = b->c;
+
+	logmsg("FastCGI responder: ", why, NULL);
+	fcl_close(b);
+	fcl_release(b);
+	if (c == NULL)
+		return;
+	if (b->mem->rl.st == P_HEAD || b->mem->rl.st == P_HOLD)
+		refuse(c, status);
+	else
+		conn_drop(c);
+}
+
+/*
+ * Nobody waits for b's answer any more (the client left, or -t): ask the
+ * responder to stop (FCGI_ABORT_REQUEST) and discard what it still sends
+ * until its FCGI_END_REQUEST, for KILL_GRACE_S at most.
+ */
+static void
+fcl_abandon(struct fcl *b)
+{
+	unsigned char h[FCGI_HEAD];
+	struct iovec iov;
+
+	if (b->c != NULL)
+		b->c->b = NULL;
+	b->c = NULL;
+	b->mem->rl.st = P_DONE;
+	fcgi_head(h, FT_ABORT_REQUEST, FCGI_ID, 0);
+	iov.iov_base = h;
+	iov.iov_len = sizeof(h);
+	if (outq_send(&b->q, b->fd, &iov, 1) == -1) {
+		fcl_close(b);
+		fcl_release(b);
+		return;
+	}
+	b->abort_at = now + KILL_GRACE_S * 1000;
+}
+
+/* One FCGI_STDERR piece: a log line, its control bytes escaped. */
+static void
+fcl_stderr(const unsigned char *d, size_t n)
+{
+	char	 mem[MSG_MAX];
+	struct buf b;
+	struct iovec iov;
+
+	buf_init(&b, mem, sizeof(mem) - 1);
+	buf_str(&b, "serve: FastCGI stderr: ");
+	while (n > 0 && (d[n - 1] == '\n' || d[n - 1] == '\r'))
+		n--;
+	log_esc(&b, (const char *)d, n > LOG_REQ_MAX ? LOG_REQ_MAX : n);
+	if (b.full)
+		b.len = sizeof(mem) - 1;
+	mem[b.len++] = '\n';
+	iov.iov_base = mem;
+	iov.iov_len = b.len;
+	(void)log_write("serve", &iov, 1);
+}
+
+/*
+ * Read the responder's records on b while the client takes what it is
+ * sent, and relay FCGI_STDOUT; at FCGI_END_REQUEST the request is over
+ * and the connection waits for the next.
+ */
+static void
+fcl_read(struct fcl *b)
+{
+	struct relay *r = &b->mem->rl;
+	const unsigned char *d;
+	struct conn *c;
+	ssize_t	 n;
+	size_t	 used, len;
+
+	while (b->busy && (b->c == NULL || outq_empty(&b->c->pend))) {
+		c = b->c;
+		if (b->inoff == b->inlen) {
+			n = read(b->fd, b->mem->in, sizeof(b->mem->in));
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1 && errno == EAGAIN)
+				return;
+			if (n <= 0) {
+				fcl_fail(b, S_BAD_GATEWAY, "closed mid-request");
+				return;
+			}
+			b->inoff = 0;
+			b->inlen = (size_t)n;
+		}
+		switch (fcgi_read(&b->rd, FCGI_ID, b->mem->in + b->inoff,
+		    b->inlen - b->inoff, sizeof(r->obuf) - r->olen, &used, &d,
+		    &len)) {
+		case FR_MORE:
+			b->inoff += used;
+			continue;
+		case FR_BAD:
+			fcl_fail(b, S_BAD_GATEWAY, "malformed records");
+			return;
+		case FR_STDERR:
+			b->inoff += used;
+			fcl_stderr(d, len);
+			continue;
+		case FR_STDOUT:
+			b->inoff += used;
+			if (c == NULL)
+				continue;	/* aborted: discarded */
+			memcpy(r->obuf + r->olen, d, len);
+			r->olen += len;
+			switch (relay_take(c, r, 0)) {
+			case RL_MORE:
+				continue;
+			case RL_BAD:
+				fcl_fail(b, S_BAD_GATEWAY, "not a valid CGI response");
+				return;
+			default:	/* RL_GONE */
+				fcl_abandon(b);
+				conn_drop(c);
+				return;
+			}
+		case FR_END:
+			b->inoff += used;
+			if (c == NULL) {
+				fcl_release(b);
+				start_queued();
+				return;
+			}
+			if (b->rd.status != FP_COMPLETE && r->olen == 0 &&
+			    r->st == P_HEAD) {
+				fcl_release(b);
+				refuse(c, S_UNAVAILABLE);	/* overloaded, ... */
+				return;
+			}
+			switch (relay_take(c, r, 1)) {
+			case RL_BAD:
+				fcl_release(b);
+				logmsg("FastCGI responder: not a valid CGI "
+				    "response", NULL, NULL);
+				refuse(c, S_BAD_GATEWAY);
+				return;
+			case RL_GONE:
+				fcl_release(b);
+				conn_drop(c);
+				return;
+			default:	/* RL_DONE */
+				fcl_release(b);
+				resp_done(c, c->status);
+				start_queued();
+				return;
+			}
+		}
+	}
+}
+
+/* The responder took some of the request's records. */
+static void
+fcl_write(struct fcl *b)
+{
+	if (outq_flush(&b->q, b->fd) == -1)
+		fcl_fail(b, S_BAD_GATEWAY, "stopped reading");
+}
+
+/*
+ * b's -t deadline: 504 if nothing was sent (the response cut otherwise),
+ * and FCGI_ABORT_REQUEST; a responder that does not end the request
+ * KILL_GRACE_S later loses the connection, and with -F is restarted.
+ */
+static void
+fcl_expire(struct fcl *b)
+{
+	struct conn *c = b->c;
+
+	if (b->abort_at == 0) {
+		logmsg("the FastCGI request ran out of time: ", prog_argv[0],
+		    NULL);
+		if (c != NULL && (b->mem->rl.st == P_HEAD ||
+		    b->mem->rl.st == P_HOLD)) {
+			fcl_abandon(b);
+			refuse(c, S_GATEWAY_TIMEOUT);
+		} else if (c != NULL) {
+			fcl_abandon(b);
+			conn_drop(c);
+		} else
+			fcl_abandon(b);
+		return;
+	}
+	logmsg("the FastCGI responder does not answer: ", prog_argv[0],
+	    fc.on == 1 ? "; restarting it" : "");
+	fcl_close(b);
+	fcl_release(b);
+	if (fc.on == 1 && fc.pid != 0)
+		(void)kill(fc.pid, SIGKILL);
+	start_queued();
+}
+
+/* -F: start the responder on fc.lfd. 0, or the errno of its execve. */
+static int
+fc_spawn(void)
+{
+	sigset_t none;
+	int	 p[2], e = 0;
+	ssize_t	 n;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return errno;
+	if ((fc.pid = fork()) == -1) {
+		e = errno;
+		fc.pid = 0;
+		close(p[0]);
+		close(p[1]);
+		return e;
+	}
+	if (fc.pid == 0) {
+		sigemptyset(&none);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* its own group, out of a terminal's ^C; gone with serve */
+		(void)setpgid(0, 0);
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (dup2(fc.lfd, STDIN_FILENO) == -1 ||
+		    dup2(devnull, STDOUT_FILENO) == -1)
+			e = errno;
+		else
+			execv(prog_argv[0], prog_argv), e = errno;
+		(void)!write(p[1], &e, sizeof(e));
+		_exit(127);
+	}
+	close(p[1]);
+	while ((n = read(p[0], &e, sizeof(e))) == -1 && errno == EINTR)
+		;
+	close(p[0]);
+	if (n == (ssize_t)sizeof(e)) {
+		while (waitpid(fc.pid, NULL, 0) == -1 && errno == EINTR)
+			;
+		fc.pid = 0;
+		return e;
+	}
+	fc.started = now_ms();
+	return 0;
+}
+
+/* -F: the responder exited (status from waitpid): restart it, later. */
+static void
+fc_exited(int status)
+{
+	char	 num[16];
+	struct buf b;
+
+	buf_init(&b, num, sizeof(num) - 1);
+	buf_uint(&b, (uint64_t)(WIFSIGNALED(status) ? WTERMSIG(status) :
+	    WEXITSTATUS(status)), 1);
+	num[b.len] = '\0';
+	fc.pid = 0;
+	if (stopping)
+		return;
+	if (now - fc.started >= FCGI_STABLE_S * 1000)
+		fc.backoff_ms = FCGI_BACKOFF_MS;
+	fc.restart_at = now + fc.backoff_ms;
+	logmsg(WIFSIGNALED(status) ? "the FastCGI responder was killed by "
+	    "signal " : "the FastCGI responder exited with status ", num,
+	    "; restarting it");
+	if (fc.backoff_ms < FCGI_BACKOFF_MAX_MS)
+		fc.backoff_ms *= 2;
+}
+
+/* -F: restart the responder when its back-off is over. */
+static void
+fc_restart(void)
+{
+	int	 e;
+
+	fc.restart_at = 0;
+	if ((e = fc_spawn()) != 0) {
+		logmsg("cannot restart the FastCGI responder: ", strerror(e),
+		    NULL);
+		fc.restart_at = now + fc.backoff_ms;
+	}
+}
+
+
+/* -f ADDRESS: "unix:/path", "host:port" or "[v6]:port", numeric. 0, or -1. */
+static int
+fc_address(const char *a)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&fc.sa;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&fc.sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&fc.sa;
+	char	 host[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	size_t	 n;
+	long	 port;
+
+	memset(&fc.sa, 0, sizeof(fc.sa));
+	if (strncmp(a, "unix:", 5) == 0) {
+		if ((n = strlen(a + 5)) == 0 || n >= sizeof(un->sun_path))
+			return -1;
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, a + 5, n);
+		fc.salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		return 0;
+	}
+	if ((colon = strrchr(a, ':')) == NULL ||
+	    (n = (size_t)(colon - a)) >= sizeof(host))
+		return -1;
+	if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+		memcpy(host, a + 1, n - 2);
+		host[n - 2] = '\0';
+	} else {
+		memcpy(host, a, n);
+		host[n] = '\0';
+	}
+	colon++;
+	if ((port = decimal(&colon)) < 1 || port > 65535 || *colon != '\0')
+		return -1;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		fc.salen = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		fc.salen = sizeof(*s6);
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * A responder that cannot run is an error at startup, not a 502 for every
+ * request: -f, its address takes a connection; -F, it started, and it
+ * neither exits nor closes the connection within FCGI_PROBE_MS of being
+ * asked FCGI_GET_VALUES (some responders, fcgiwrap among them, never
+ * answer it; cgi.fcgi does at once).
+ */
+static void
+fc_probe(void)
+{
+	struct fcl b;
+	unsigned char out[FCGI_HEAD + 32], in[FCGI_HEAD + 1024];
+	struct pollfd pfd;
+	struct fcgi_rec r;
+	int64_t	 until = now_ms() + FCGI_PROBE_MS, left;
+	size_t	 n = 0, k;
+	ssize_t	 w;
+	socklen_t slen = sizeof(int);
+	int	 status = ETIMEDOUT, ok = 1;
+	const char *where = fc.on == 2 ? fc.address : prog_argv[0];
+
+	memset(&b, 0, sizeof(b));
+	if (fcl_connect(&b) == -1)
+		die(1, errno, "cannot connect to the FastCGI responder ", where,
+		    NULL);
+	if (fc.on == 2) {	/* a TCP connection under way: its outcome */
+		pfd.fd = b.fd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, FCGI_PROBE_MS) != 1 || getsockopt(b.fd,
+		    SOL_SOCKET, SO_ERROR, &status, &slen) == -1 ||
+		    status != 0)
+			die(1, status, "cannot connect to the FastCGI "
+			    "responder ", where, NULL);
+		close(b.fd);
+		return;
+	}
+	k = fcgi_put_pair(out + FCGI_HEAD, sizeof(out) - FCGI_HEAD,
+	    "FCGI_MPXS_CONNS", 15, "", 0);
+	fcgi_head(out, FT_GET_VALUES, 0, k);
+	pfd.fd = b.fd;
+	pfd.events = POLLOUT;
+	while ((left = until - now_ms()) > 0) {
+		if (waitpid(fc.pid, &status, WNOHANG) == fc.pid) {
+			fc.pid = 0;
+			die(1, 0, "the FastCGI responder ", where,
+			    " exited at once: is it a FastCGI program?");
+		}
+		if (poll(&pfd, 1, left > 20 ? 20 : (int)left) <= 0)
+			continue;
+		if (pfd.events == POLLOUT) {
+			w = write(b.fd, out, FCGI_HEAD + k);
+			pfd.events = POLLIN;
+			if (w == (ssize_t)(FCGI_HEAD + k))
+				continue;
+		} else if ((w = read(b.fd, in + n, sizeof(in) - n)) > 0) {
+			n += (size_t)w;
+			if (fcgi_record(in, n, &r) == 0)
+				continue;
+			break;		/* an answer, whatever it says */
+		}
+		ok = 0;			/* it closed the connection */
+		break;
+	}
+	close(b.fd);
+	if (!ok)
+		die(1, 0, "the FastCGI responder ", where, " closed the "
+		    "connection unanswered: is it a FastCGI program?");
+}
+
+/*
+ * -F: a listening socket for the responder, in Linux's abstract namespace
+ * (no file, nothing to clean up), and the responder on it; -f: where it
+ * is. Then the probe, and -c connections' slots.
+ */
+static void
+fc_setup(void)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&fc.sa;
+	struct buf b;
+	int	 e, i;
+
+	if (fc.on == 2 && fc_address(fc.address) == -1)
+		die(2, 0, "-f: not an address (unix:/path, host:port or "
+		    "[v6]:port, numeric): ", fc.address, NULL);
+	if (fc.on == 1) {
+		memset(&fc.sa, 0, sizeof(fc.sa));
+		un->sun_family = AF_UNIX;
+		buf_init(&b, un->sun_path + 1, sizeof(un->sun_path) - 1);
+		buf_str(&b, "moscow-time-serve.");
+		buf_uint(&b, (uint64_t)getpid(), 1);
+		buf_add(&b, ".", 1);
+		buf_uint(&b, (uint64_t)now_ms(), 1);
+		fc.salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+		    1 + b.len);
+		if ((fc.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+		    0)) == -1 || bind(fc.lfd, (struct sockaddr *)&fc.sa,
+		    fc.salen) == -1 || listen(fc.lfd, LISTEN_BACKLOG) == -1)
+			die(1, errno, "the FastCGI responder's socket", NULL,
+			    NULL);
+		if ((e = fc_spawn()) != 0)
+			die(1, e, "cannot start the FastCGI responder ",
+			    prog_argv[0], NULL);
+	}
+	fc_probe();
+	if ((fcls = calloc((size_t)opt.maxprogs, sizeof(*fcls))) == NULL)
+		die(1, errno, "out of memory", NULL, NULL);
+	for (i = 0; i < opt.maxprogs; i++)
+		fcls[i].fd = -1;
+}
+
+/* -F, when serve stops: the responder too, SIGKILL after KILL_GRACE_S. */
+static void
+fc_stop(void)
+{
+	int64_t	 until = now_ms() + KILL_GRACE_S * 1000;
+	struct timespec ts = { 0, 10 * 1000000 };
+
+	if (fc.pid == 0)
+		return;
+	(void)kill(fc.pid, SIGTERM);
+	while (waitpid(fc.pid, NULL, WNOHANG) == 0) {
+		if (now_ms() >= until) {
+			(void)kill(fc.pid, SIGKILL);
+			(void)waitpid(fc.pid, NULL, 0);
+			break;
+		}
+		nanosleep(&ts, NULL);
+	}
+	fc.pid = 0;
 }
 
 /* ---- Connections --------------------------------------------------- */
@@ -1084,6 +1828,8 @@ conn_close(struct conn *c)
 		return;
 	if (c->p != NULL)
 		prog_abandon(c->p);
+	if (c->b != NULL)
+		fcl_abandon(c->b);
 	if (c->st == CS_QUEUED) {
 		for (q = &qhead; *q != c; q = &(*q)->qnext)
 			;
@@ -1406,8 +2152,10 @@ conn_flush(struct conn *c)
 	c->wdeadline = 0;
 	if (c->st == CS_FLUSH)
 		conn_next(c);
-	else if (c->p != NULL && c->p->st != P_DONE)
+	else if (c->p != NULL && c->p->mem->rl.st != P_DONE)
 		prog_read(c->p);	/* go on relaying */
+	else if (c->b != NULL)
+		fcl_read(c->b);
 }
 
 /* Numeric host and port of a socket address; IPv4-mapped as IPv4. */
@@ -1654,7 +2402,9 @@ begin_stop(void)
 	for (i = 0; i < nconns; i++) {
 		conns[i]->keep = 0;
 		if (conns[i]->p != NULL)
-			conns[i]->p->fr.keep = 0;
+			conns[i]->p->mem->rl.fr.keep = 0;
+		if (conns[i]->b != NULL)
+			conns[i]->b->mem->rl.fr.keep = 0;
 		if (conns[i]->st == CS_IDLE && conns[i]->len == 0)
 			conn_close(conns[i]);
 	}
@@ -1667,6 +2417,7 @@ timers(void)
 	int64_t	 next = 0, d;
 	struct conn *c;
 	struct prog *p;
+	struct fcl *b;
 	int	 i;
 
 #define NEXT(t)	do { if ((t) != 0 && (next == 0 || (t) < next)) next = (t); } while (0)
@@ -1712,6 +2463,19 @@ timers(void)
 		else
 			conn_close(c);	/* idle, or done lingering */
 	}
+	for (i = 0; fc.on && i < opt.maxprogs; i++) {
+		b = &fcls[i];
+		if (!b->busy)
+			continue;
+		d = b->abort_at != 0 ? b->abort_at : b->deadline;
+		if (now >= d)
+			fcl_expire(b);
+		else
+			NEXT(d);
+	}
+	if (fc.restart_at != 0 && now >= fc.restart_at)
+		fc_restart();
+	NEXT(fc.restart_at);
 	if (stopping)
 		NEXT(stop_by);
 	if (accept_paused_until > now)
@@ -1741,6 +2505,7 @@ poll_set(struct pollfd *pfd, struct owner *own)
 	nfds_t	 n = 0;
 	struct conn *c;
 	struct prog *p;
+	struct fcl *b;
 	int	 i, accepting;
 	short	 ev;
 
@@ -1773,6 +2538,18 @@ poll_set(struct pollfd *pfd, struct owner *own)
 		if (p->in != -1 && p->c != NULL)
 			watch(pfd, own, &n, p->in, POLLOUT, R_PROG_IN, p, p->gen);
 	}
+	for (i = 0; fc.on && i < opt.maxprogs; i++) {
+		b = &fcls[i];
+		if (b->fd == -1)
+			continue;
+		/* an idle one: to see the responder close it */
+		ev = !b->busy || b->c == NULL || outq_empty(&b->c->pend) ?
+		    POLLIN : 0;
+		if (!outq_empty(&b->q))
+			ev |= POLLOUT;
+		if (ev != 0)
+			watch(pfd, own, &n, b->fd, ev, R_FCGI, b, 0);
+	}
 	return n;
 }
 
@@ -1782,6 +2559,7 @@ on_event(const struct pollfd *pf, const struct owner *ow)
 {
 	struct conn *c = ow->ptr;
 	struct prog *p = ow->ptr;
+	struct fcl *b;
 
 	switch (ow->role) {
 	case R_LISTEN:
@@ -1815,6 +2593,20 @@ on_event(const struct pollfd *pf, const struct owner *ow)
 		if (p->gen == ow->gen && p->c != NULL && p->in != -1 &&
 		    pf->revents & (POLLOUT | POLLERR | POLLHUP))
 			prog_write_body(p);
+		break;
+	case R_FCGI:
+		b = ow->ptr;
+		if (b->fd == -1)
+			break;
+		if (!b->busy) {		/* closed, or talking out of turn */
+			fcl_close(b);
+			break;
+		}
+		if (pf->revents & POLLOUT && !outq_empty(&b->q))
+			fcl_write(b);
+		if (b->busy && b->fd != -1 &&
+		    pf->revents & (POLLIN | POLLHUP | POLLERR))
+			fcl_read(b);
 		break;
 	}
 }
@@ -1886,6 +2678,7 @@ serve_loop(void)
 				on_event(&pfd[i], &own[i]);
 	}
 	/* nothing serve started outlives it */
+	fc_stop();
 	kill_adopted(0);
 	free(pfd);
 	free(own);
@@ -1894,9 +2687,9 @@ serve_loop(void)
 /* ---- Setting up ---------------------------------------------------- */
 
 static const char usage_text[] =
-    "usage: serve [-hqV] [-b address] [-p port] [-c max-programs]\n"
+    "usage: serve [-FhqV] [-b address] [-p port] [-c max-programs]\n"
     "             [-C max-connections] [-t cgi-timeout] [-T head-timeout]\n"
-    "             [-i] [program [arg ...]]\n";
+    "             [-f responder-address] [-i] [program [arg ...]]\n";
 
 static void
 usage(void)
@@ -1950,11 +2743,13 @@ find_program(int argc, char *argv[], const char *self)
 		}
 		path[n] = '\0';
 		slash = strrchr(path, '/');
-		strcpy(slash != NULL ? slash + 1 : path, "cgi");
+		strcpy(slash != NULL ? slash + 1 : path, fc.on == 1 ? "cgi.fcgi" :
+		    "cgi");
 		prog_argv[0] = path;
 		prog_argv[1] = NULL;
 	}
-	if (access(prog_argv[0], X_OK) != 0)
+	/* -f: the program is the responder's to run (SCRIPT_FILENAME) */
+	if (fc.on != 2 && access(prog_argv[0], X_OK) != 0)
 		die(1, 0, "cannot run ", prog_argv[0], ": not an executable file");
 }
 
@@ -2216,8 +3011,15 @@ options(int argc, char *argv[], int *port, int *conns_given)
 
 	if (port_s == NULL || *port_s == '\0')
 		port_s = "8080";
-	while ((ch = getopt(argc, argv, "+b:c:C:hip:qt:T:V")) != -1) {
+	while ((ch = getopt(argc, argv, "+b:c:C:f:Fhip:qt:T:V")) != -1) {
 		switch (ch) {
+		case 'f':
+			fc.on = 2;
+			fc.address = optarg;
+			break;
+		case 'F':
+			fc.on = 1;
+			break;
 		case 'b':
 			address = optarg;
 			break;
@@ -2330,7 +3132,10 @@ setup(int conns_given)
 	for (i = 0; i < opt.maxprogs; i++)
 		progs[i].out = progs[i].in = progs[i].res_in =
 		    progs[i].res_out = -1;
-	reserve_fds();
+	if (fc.on)
+		fc_setup();
+	else
+		reserve_fds();
 	now = now_ms();
 }
 

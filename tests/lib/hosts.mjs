@@ -100,6 +100,12 @@ const HOSTS = {
       ...u.env.flatMap((e) => ["-E", e]), ...u.exec]]];
   },
   tcpserver: (R, port) => [[["sh", writeConf(R, port, "inetd/tcpserver.sh")]]],
+  // serve's FastCGI back end: its own cgi.fcgi (-F), cgi.fcgi under
+  // spawn-fcgi, and fcgiwrap running cgi (-f)
+  "serve-fastcgi": (R, port) => [[[join(bin, "serve"), "-q", "-b", "127.0.0.1", "-p", String(port),
+    "-F", join(bin, "cgi.fcgi")]]],
+  "serve-spawn-fcgi": (R, port) => serveF(R, port, [join(bin, "cgi.fcgi")], join(bin, "cgi.fcgi")),
+  "serve-fcgiwrap": (R, port) => serveF(R, port, ["/usr/sbin/fcgiwrap", "-c", "4", "-f"], join(bin, "cgi")),
   // openbsd-inetd, by hand: Debian will not install it beside xinetd
   inetd: (R, port) => [[["inetd", "-d", writeConf(R, port, "inetd/inetd.conf")]]],
   xinetd: (R, port) => [[["xinetd", "-dontfork", "-pidfile", join(R, "xinetd.pid"),
@@ -127,6 +133,16 @@ function nginx(R, port, dir, file, [sock, ...app]) {
   return [
     [["spawn-fcgi", ...args, "--", ...app], { socket: join(d, sock), pidfile }],
     [["nginx", "-p", d + "/", "-e", join(d, "error.log"), "-c", conf, "-g", "daemon off;"]],
+  ];
+}
+
+// spawn-fcgi starts the responder on a Unix socket; serve -f fronts it,
+// naming program as SCRIPT_FILENAME.
+function serveF(R, port, app, program) {
+  const sock = join(R, "fcgi.sock"), pidfile = join(R, "fcgi.pid");
+  return [
+    [["spawn-fcgi", "-s", sock, "-P", pidfile, "--", ...app], { socket: sock, pidfile }],
+    [[join(bin, "serve"), "-q", "-b", "127.0.0.1", "-p", String(port), "-f", `unix:${sock}`, program]],
   ];
 }
 

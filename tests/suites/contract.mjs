@@ -42,7 +42,8 @@ const refProgram = refIdx >= 0 ? rest[refIdx + 1] : null;
 const routeIdx = rest.indexOf("--route");
 const route = routeIdx >= 0 ? rest[routeIdx + 1] : "/...";
 // the mount point an HTTP host puts the app under: its SCRIPT_NAME
-const SERVE_HOSTS = ["systemd", "systemd-accept", "tcpserver", "inetd", "xinetd"];
+const SERVE_HOSTS = ["systemd", "systemd-accept", "tcpserver", "inetd", "xinetd",
+  "serve-fastcgi", "serve-spawn-fcgi", "serve-fcgiwrap"];
 const atRoot = rest.includes("--root") || SERVE_HOSTS.includes(target);
 const prefix = kind === "spin" ? route.replace(/\/\.\.\.$/, "")
   : kind === "host" && !atRoot ? "/mt" : "";
