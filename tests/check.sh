@@ -116,6 +116,9 @@ suite sh tests/suites/image.sh
 suite one "make bench runs (BENCH_QUICK=1): tests/.build/bench/report.md" env BENCH_QUICK=1 "$NODE" tests/bench/bench.mjs
 suite "$NODE" tests/suites/serve.mjs ./serve
 suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/suites/serve.mjs tests/.build/serve-san
+# serve's FastCGI back end (-F, -f): odd responders, supervision, limits
+suite "$NODE" tests/suites/serve-fcgi.mjs ./serve ./cgi.fcgi
+suite env ASAN_OPTIONS=detect_leaks=0 "$NODE" tests/suites/serve-fcgi.mjs tests/.build/serve-san ./cgi.fcgi
 for f in cgi serve fcgi; do
 	mkdir -p tests/.build/corpus-$f
 	suite one "fuzz: $f for ${FUZZ_SECONDS} s under ASan and UBSan" \

@@ -1,8 +1,9 @@
 /*
- * fuzz_serve: libFuzzer harness over serve's parsers (http.c): the request head
- * (head_end, parse_head, path_normalize, build_env), the CGI's header
- * block (parse_cgi_head) and chunked bodies (dechunk). The first byte
- * picks the parser. Beyond the sanitizers, it aborts when a parser's
+ * fuzz_serve: libFuzzer harness over serve's parsers (http.c, fcgi.h): the
+ * request head (head_end, parse_head, path_normalize, build_env), the
+ * CGI's header block (parse_cgi_head), chunked bodies (dechunk) and a
+ * FastCGI responder's records (fcgi_read). The first byte picks the
+ * parser: 0x80 and up fcgi_read, anything else modulo 4 the others. Beyond the sanitizers, it aborts when a parser's
  * output breaks a rule serve relies on: no CR, LF or NUL in a CGI variable
  * or a forwarded field, a normalised path that starts with "/" and holds
  * no "..", lengths within their buffers, any head within the limits fits
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../fcgi.h"
 #include "../../http.h"
 
 #define FUZZ_NAME "fuzz_serve"
@@ -116,11 +118,89 @@ fuzz_chunked(const char *d, size_t n)
 	(void)out2;
 }
 
+/*
+ * Run fcgi_read over d[0..n) given step bytes at a time, writing a log
+ * of what it reports into out (cap): each event's letter (once for a run
+ * of one stream's pieces), and the streams' bytes. Its length.
+ */
+static size_t
+fcgi_stream(const uint8_t *d, size_t n, size_t step, size_t max,
+    unsigned char *out, size_t cap)
+{
+	struct fcgi_reader r;
+	const unsigned char *data;
+	size_t	 at = 0, end, used, len, o = 0;
+	enum fcgi_read ev, last = FR_MORE;
+
+	memset(&r, 0, sizeof(r));
+	while (at < n) {
+		end = n - at < step ? n : at + step;
+		while (at < end) {
+			ev = fcgi_read(&r, 1, d + at, end - at, max, &used, &data,
+			    &len);
+			check(used <= end - at, "fcgi_read took more than it had");
+			at += used;
+			if (ev == FR_STDOUT || ev == FR_STDERR) {
+				check(len > 0 && len <= max && data >= d &&
+				    data + len <= d + at, "a stream piece outside");
+				check(o + 1 + len <= cap, "log full");
+				/* a stream's pieces may fall anywhere: one run */
+				if (ev != last)
+					out[o++] = ev == FR_STDOUT ? 'o' : 'e';
+				last = ev;
+				memcpy(out + o, data, len);
+				o += len;
+				continue;
+			}
+			if (ev == FR_MORE) {
+				check(at == end, "FR_MORE with bytes left");
+				break;
+			}
+			check(o + 2 <= cap, "log full");
+			last = ev;
+			out[o++] = ev == FR_END ? 'E' : 'B';
+			if (ev == FR_END)
+				out[o++] = (unsigned char)r.status;
+			if (ev == FR_BAD)
+				return o;
+		}
+	}
+	return o;
+}
+
+/*
+ * A responder's answer to request 1, taken whole and in pieces of every
+ * size from 1 to 64 (set by the second byte): the same events and
+ * stream bytes either way, every piece within the input and within max,
+ * and no byte taken twice or skipped.
+ */
+static void
+fuzz_fcgi_read(const uint8_t *d, size_t n)
+{
+	static unsigned char whole[1 << 17], parts[1 << 17];
+	size_t	 wl, pl, step, max;
+
+	if (n < 2)
+		return;
+	step = d[0] % 64 + 1;
+	max = d[1] % 200 + 1;
+	d += 2;
+	n -= 2;
+	wl = fcgi_stream(d, n, n, max, whole, sizeof(whole));
+	pl = fcgi_stream(d, n, step, max, parts, sizeof(parts));
+	check(wl == pl && memcmp(whole, parts, wl) == 0,
+	    "fcgi_read differs when the bytes come in pieces");
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
+	if (data[0] >= 0x80) {
+		fuzz_fcgi_read(data + 1, size - 1);
+		return 0;
+	}
 	switch (data[0] % 4) {
 	case 0:
 		fuzz_head((const char *)data + 1, size - 1);
