@@ -973,6 +973,27 @@ prog_spawn(struct prog *p, int body)
 }
 
 /*
+ * The program's environment for c's complete request, built from scratch
+ * into e and mem (ENV_BYTES). 0, or -1 with c refused.
+ */
+static int
+conn_env(struct conn *c, struct env *e, char *mem)
+{
+	static struct req r;
+	static char pathbuf[TARGET_MAX + 1];
+	long	 pl;
+
+	if (parse_head(c->buf, c->hl, &r) != 0 ||
+	    (pl = path_normalize(pathbuf, r.path, r.plen)) < 0 ||
+	    build_env(e, mem, ENV_BYTES, &r, &c->ci, pathbuf, (size_t)pl,
+	    c->bodylen) == -1) {
+		refuse(c, S_HEAD_TOO_LARGE);	/* ruled out by ENV_BYTES */
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Start the program for c's complete request. The head was checked when
  * it arrived; it is parsed again here (pure and cheap), so a request that
  * waits for a slot holds no parsed copy.
@@ -980,9 +1001,6 @@ prog_spawn(struct prog *p, int body)
 static void
 prog_start(struct conn *c, struct prog *p)
 {
-	static struct req r;
-	static char pathbuf[TARGET_MAX + 1];
-	long	 pl;
 	enum status status;
 
 	/* a slot's memory is made on its first use, then kept */
@@ -992,13 +1010,8 @@ prog_start(struct conn *c, struct prog *p)
 			return;
 		}
 	}
-	if (parse_head(c->buf, c->hl, &r) != 0 ||
-	    (pl = path_normalize(pathbuf, r.path, r.plen)) < 0 ||
-	    build_env(&p->mem->env, p->mem->envmem, sizeof(p->mem->envmem), &r,
-	    &c->ci, pathbuf, (size_t)pl, c->bodylen) == -1) {
-		refuse(c, S_HEAD_TOO_LARGE);	/* ruled out by ENV_BYTES */
+	if (conn_env(c, &p->mem->env, p->mem->envmem) == -1)
 		return;
-	}
 	if ((status = prog_spawn(p, c->bodylen > 0)) != 0) {
 		refuse(c, status);
 		return;
@@ -1266,24 +1279,16 @@ fcl_encode(struct fcl *b, const struct conn *c, struct iovec *iov,
 static void
 fcl_start(struct conn *c, struct fcl *b)
 {
-	static struct req r;
-	static char pathbuf[TARGET_MAX + 1];
 	static unsigned char sh[FCGI_STDIN_RECS + 1][FCGI_HEAD];
 	struct iovec iov[2 * FCGI_STDIN_RECS + 2];
-	long	 pl;
 	int	 cnt, tries;
 
 	if (b->mem == NULL && (b->mem = malloc(sizeof(*b->mem))) == NULL) {
 		refuse(c, S_UNAVAILABLE);
 		return;
 	}
-	if (parse_head(c->buf, c->hl, &r) != 0 ||
-	    (pl = path_normalize(pathbuf, r.path, r.plen)) < 0 ||
-	    build_env(&b->mem->env, b->mem->envmem, sizeof(b->mem->envmem), &r,
-	    &c->ci, pathbuf, (size_t)pl, c->bodylen) == -1) {
-		refuse(c, S_HEAD_TOO_LARGE);	/* ruled out by ENV_BYTES */
+	if (conn_env(c, &b->mem->env, b->mem->envmem) == -1)
 		return;
-	}
 	cnt = fcl_encode(b, c, iov, sh);
 	/* a kept connection the responder closed meanwhile: once more */
 	for (tries = 0; ; tries++) {
@@ -1516,30 +1521,34 @@ fcl_expire(struct fcl *b)
 	start_queued();
 }
 
-/* -F: start the responder on fc.lfd. 0, or the errno of its execve. */
+/*
+ * -F: start the responder on fc.lfd. 0, or the errno of its execve. A
+ * plain fork system call: serve has one thread, and libc's fork(3) would
+ * bring its handlers for threads (a kilobyte and a half). Handlers become
+ * the default at execve; SIGPIPE, ignored here, is made so by hand.
+ */
 static int
 fc_spawn(void)
 {
+	struct sigaction sa;
 	sigset_t none;
 	int	 p[2], e = 0;
 	ssize_t	 n;
 
 	if (pipe2(p, O_CLOEXEC) == -1)
 		return errno;
-	if ((fc.pid = fork()) == -1) {
-		e = errno;
+	if ((fc.pid = (pid_t)sys3(SYS_clone, SIGCHLD, 0, 0)) < 0) {
+		e = -fc.pid;
 		fc.pid = 0;
 		close(p[0]);
 		close(p[1]);
 		return e;
 	}
 	if (fc.pid == 0) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(SIGPIPE, &sa, NULL);
 		sigemptyset(&none);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* its own group, out of a terminal's ^C; gone with serve */
 		(void)setpgid(0, 0);
@@ -1769,7 +1778,6 @@ static void
 fc_stop(void)
 {
 	int64_t	 until = now_ms() + KILL_GRACE_S * 1000;
-	struct timespec ts = { 0, 10 * 1000000 };
 
 	if (fc.pid == 0)
 		return;
@@ -1780,7 +1788,7 @@ fc_stop(void)
 			(void)waitpid(fc.pid, NULL, 0);
 			break;
 		}
-		nanosleep(&ts, NULL);
+		(void)poll(NULL, 0, REAP_RECHECK_MS);
 	}
 	fc.pid = 0;
 }
@@ -2963,7 +2971,9 @@ size_limits(int conns_given)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < NOFILE_WANT &&
 	    rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max < NOFILE_WANT ? rl.rlim_max : NOFILE_WANT;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		/* the system call: libc's setrlimit(3) brings its code for
+		 * threads (__synccall, 700 bytes); serve has one */
+		(void)syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL);
 	}
 	if (conns_given)
 		return;

@@ -467,17 +467,25 @@ const STATIC = "nginx, the same bytes as a static file (deploy/nginx/fastcgi.con
 const BARE = "nginx, the static file without the access log";
 const FLOOR = "nginx + a FastCGI responder that writes cgi's bytes and does nothing else (the FastCGI floor)";
 const FC = "nginx + cgi.fcgi (FastCGI, deploy/nginx/fastcgi.conf)";
-const pers = { [FC]: {}, [FLOOR]: {}, [STATIC]: {}, [BARE]: {}, "Go reference, net/http": {} };
+const SF = "serve -F cgi.fcgi (its own persistent responder)";
+const SFLOOR = "serve -F with a responder that writes cgi's bytes and does nothing else";
+const GO = "Go reference, net/http";
+const pers = { [SF]: {}, [SFLOOR]: {}, [FC]: {}, [FLOOR]: {}, [STATIC]: {}, [BARE]: {}, [GO]: {} };
+const rssAfter = {};
 for (const k of Object.keys(pers)) for (const c of PCONNS) pers[k][c] = [];
 const gPort2 = await freePort();
 for (let r = 0; r < ROUNDS; r++) {
   for (const k of Object.keys(pers)) {
-    const x = k === FC ? await host("nginx-fastcgi", "/mt")
+    const sPort = await freePort();
+    const x = k === SF ? await server("serve -F", `${B}/serve -q -b 127.0.0.1 -p ${sPort} -F ${B}/cgi.fcgi`, sPort, "/api/time")
+      : k === SFLOOR ? await server("serve -F", `${B}/serve -q -b 127.0.0.1 -p ${sPort} -F ${B}/noop-fcgi/cgi.fcgi`, sPort, "/api/time")
+      : k === FC ? await host("nginx-fastcgi", "/mt")
       : k === FLOOR ? await host("nginx-fastcgi", "/mt", join(B, "noop-fcgi"))
       : k === STATIC ? await server("nginx", nginxStatic, nPort, "/mt/api/time")
       : k === BARE ? await server("nginx", nginxBare, nPort2, "/mt/api/time")
       : await server("go", `${B}/go/moscow-time`, gPort2, "/api/time", { LISTEN: `127.0.0.1:${gPort2}` });
     for (const c of PCONNS) pers[k][c].push(wrk(x.port, x.path, c));
+    if (k === SF || k === GO) rssAfter[k] = Math.max(rssAfter[k] || 0, treeRss(x.pid));
     await stop(x);
   }
 }
@@ -497,8 +505,14 @@ goal("nginx + cgi.fcgi / nginx serving the static file, same configuration, 16 c
 goal("nginx + cgi.fcgi / nginx serving the static file without an access log, 16 connections", ratio(pr(FC, 16), pr(BARE, 16)), "reported", true);
 goal("nginx + cgi.fcgi / nginx + the FastCGI floor, 16 connections (cgi.fcgi's own cost)", ratio(pr(FC, 16), pr(FLOOR, 16)), "reported", true);
 goal("nginx + the FastCGI floor / nginx serving the static file, 16 connections (nginx's cost of a FastCGI hop)", ratio(pr(FLOOR, 16), pr(STATIC, 16)), "reported", true);
-goal("Go net/http / serve + cgi, 16 connections", ratio(pr("Go reference, net/http", 16), med("serve + cgi", 16, "rps")), "reported", true);
-goal("Go net/http / nginx + cgi.fcgi, 16 connections", ratio(pr("Go reference, net/http", 16), pr(FC, 16)), "reported", true);
+goal("Go net/http / serve + cgi, 16 connections", ratio(pr(GO, 16), med("serve + cgi", 16, "rps")), "reported", true);
+goal("Go net/http / nginx + cgi.fcgi, 16 connections", ratio(pr(GO, 16), pr(FC, 16)), "reported", true);
+for (const c of PCONNS) goal(`serve -F cgi.fcgi / Go net/http, ${c} connections`, ratio(pr(SF, c), pr(GO, c)), "≥ 1.0", pr(SF, c) >= pr(GO, c));
+goal("serve -F cgi.fcgi / nginx + cgi.fcgi, 16 connections", ratio(pr(SF, 16), pr(FC, 16)), "≥ 1.2", pr(SF, 16) / pr(FC, 16) >= 1.2);
+goal("serve -F cgi.fcgi / serve -F with the responder floor, 16 connections", ratio(pr(SF, 16), pr(SFLOOR, 16)), "≥ 0.9", pr(SF, 16) / pr(SFLOOR, 16) >= 0.9);
+const p99 = (k) => median(pers[k][16].map((x) => x.p99));
+goal("p99 at 16 connections: serve -F cgi.fcgi, Go net/http", `${fmt(p99(SF), 2)} ms, ${fmt(p99(GO), 2)} ms`, "≤ Go's", p99(SF) <= p99(GO));
+goal("RSS after the loads: serve + its responder, Go net/http", `${fmt(rssAfter[SF])} KiB, ${fmt(rssAfter[GO])} KiB`, "≤ 1/8 of Go's", rssAfter[SF] * 8 <= rssAfter[GO]);
 
 // ---- 4. WAGI on a native host ------------------------------------------------
 
