@@ -1,4 +1,4 @@
-# moscow-time: serve and cgi, static and stripped, in an image of ~80 KB.
+# moscow-time: serve and cgi.fcgi, static and stripped, in an image of ~110 KB.
 #   docker build -t moscow-time .            docker run -p 8080:8080 moscow-time
 #   podman build -t moscow-time .            docker run -e MODE=once moscow-time
 # No HEALTHCHECK: probes belong to the orchestrator (GET /api/time).
@@ -14,15 +14,15 @@ COPY templates/embed.c templates/index.html templates/
 RUN make CC=musl-gcc \
       CFLAGS="-std=c99 -pedantic -Wall -Wextra -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fstack-protector-strong" \
       LDFLAGS="-static -s -Wl,-z,relro,-z,now,-z,noexecstack" serve cgi.fcgi \
- && mkdir bin && mv serve cgi.fcgi bin/ && ln -s cgi.fcgi bin/cgi \
- && printf 'moscow-time:x:65532:65532::/:/serve\n' > passwd \
- && printf 'moscow-time:x:65532:\n' > group
+ && mkdir -p root/etc && mv serve cgi.fcgi root/ && ln -s cgi.fcgi root/cgi \
+ && printf 'moscow-time:x:65532:65532::/:/serve\n' > root/etc/passwd \
+ && printf 'moscow-time:x:65532:\n' > root/etc/group
 
 FROM scratch
-COPY --from=build /src/passwd /src/group /etc/
-# cgi.fcgi started outside a FastCGI server is the plain CGI: /cgi is a
-# link to it, so one binary serves both modes (./serve -F /cgi.fcgi)
-COPY --from=build /src/bin/ /
+# one layer: serve, cgi.fcgi and /etc/passwd and group. cgi.fcgi started
+# outside a FastCGI server is the plain CGI: /cgi is a link to it, so one
+# binary serves both modes (docker run IMAGE -F runs /cgi.fcgi).
+COPY --from=build /src/root/ /
 USER 65532:65532
 ENV PORT=8080
 EXPOSE 8080

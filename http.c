@@ -971,3 +971,16 @@ render_log_line(char *mem, const char *peer, int64_t t, const char *line,
 	mem[b.len++] = '\n';
 	return b.len;
 }
+
+/*
+ * A wait of ms milliseconds (0 or more) for ppoll(2), a millisecond late
+ * rather than early: tv_nsec stays below a second, which ppoll demands
+ * (999 ms once gave 1,000,000,000 ns, EINVAL, and a loop that spun).
+ */
+void
+ms_timespec(int64_t ms, struct timespec *ts)
+{
+	ms += 1;
+	ts->tv_sec = (time_t)(ms / 1000);
+	ts->tv_nsec = (long)(ms % 1000) * 1000000;
+}

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "render.h"
 
@@ -166,6 +167,7 @@ void	 render_resp_head(struct buf *h, int minor, const struct cgiout *co,
     int head, int complete, size_t len, int64_t now, struct frame *fr);
 size_t	 render_own(struct buf *b, enum status status, int head, int keep,
     int64_t now);
+void	 ms_timespec(int64_t ms, struct timespec *ts);
 size_t	 render_log_line(char *mem, const char *peer, int64_t t,
     const char *line, size_t linelen, enum status status, uint64_t bytes);
 

@@ -2669,10 +2669,8 @@ serve_loop(void)
 		n = poll_set(pfd, own);
 		if (evict_at != 0 && (next == 0 || evict_at < next))
 			next = evict_at;
-		if (next != 0) {
-			ts.tv_sec = (next - now) / 1000;
-			ts.tv_nsec = (long)((next - now) % 1000) * 1000000 + 1000000;
-		}
+		if (next != 0)
+			ms_timespec(next - now, &ts);
 		if (ppoll(pfd, n, next != 0 ? &ts : NULL, &none) <= 0)
 			continue;
 		now = now_ms();

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.." || exit 1
 NODE=${NODE:-node}
 TAG=localhost/moscow-time:check
 WTAG=localhost/moscow-time:check-wasm
-NATIVE_MAX=96000	# bytes, the native image
+NATIVE_MAX=112000	# bytes, the native image, both modes
 WASM_MAX=24000		# bytes, the wasm image
 B="buildah --storage-driver vfs"
 P="podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs"
@@ -75,10 +75,12 @@ check "the entrypoint is /serve ($entry)" [ "$entry" = "[/serve]" ]
 c=$($B from --pull=never --name mt-check-native $TAG 2>/dev/null)
 m=$($B mount "$c" 2>/dev/null)
 files=$(cd "$m" && find . -type f | sort | tr '\n' ' ')
+link=$(readlink "$m/cgi")
 $B umount "$c" >/dev/null 2>&1
 $B rm "$c" >/dev/null 2>&1
-check "the image holds serve, cgi, /etc/passwd and /etc/group, nothing else ($files)" \
-    [ "$files" = "./cgi ./etc/group ./etc/passwd ./serve " ]
+check "the image holds serve, cgi.fcgi, /etc/passwd and /etc/group, nothing else ($files)" \
+    [ "$files" = "./cgi.fcgi ./etc/group ./etc/passwd ./serve " ]
+check "/cgi is a link to cgi.fcgi ($link)" [ "$link" = cgi.fcgi ]
 
 $P run --rm --network none -e MODE=once $TAG > $T/once.json 2> $T/once.err
 rc=$?
@@ -112,6 +114,21 @@ $P run -d --name mt-check-locked --network host --read-only --cap-drop ALL \
     --security-opt no-new-privileges --user 40123:40123 -e PORT=$port $TAG -b 127.0.0.1 >/dev/null 2>&1
 check "read-only, --cap-drop ALL, no-new-privileges, --user 40123: answers /api/time" wait_http $port /api/time
 $P rm -f -t 0 mt-check-locked >/dev/null 2>&1
+
+# the persistent mode: docker run IMAGE -F (cgi.fcgi beside serve)
+port=$(free_port)
+names="$names mt-check-fcgi"
+$P run -d --name mt-check-fcgi --network host --read-only --cap-drop ALL \
+    -e PORT=$port $TAG -F -b 127.0.0.1 >/dev/null 2>&1
+check "-F: the persistent responder answers /api/time" wait_http $port /api/time
+check "-F: and / with the page" sh -c "curl -s -m 2 http://127.0.0.1:$port/ | grep -q 'Current time in Moscow'"
+check "-F: the startup line names /cgi.fcgi" sh -c "$P logs mt-check-fcgi 2>&1 | grep -q 'running /cgi.fcgi'"
+t0=$(date +%s%N)
+$P kill --signal TERM mt-check-fcgi >/dev/null
+st=$($P wait mt-check-fcgi 2>/dev/null)
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "-F: SIGTERM stops serve and its responder: exit $st in $ms ms (at most 3000, status 0)" sh -c "[ '$st' = 0 ] && [ $ms -le 3000 ]"
+$P rm -f -t 0 mt-check-fcgi >/dev/null 2>&1
 
 # ---- the wasm image -----------------------------------------------------
 if $B bud --isolation chroot --pull=never --network host --platform wasi/wasm \

@@ -587,6 +587,33 @@ t_env_edge(void)
 	report("ENV_BYTES holds the largest heads within the limits", bad);
 }
 
+static void
+t_ms_timespec(void)
+{
+	static const struct {
+		int64_t	 ms;
+		long	 sec, nsec;
+	} t[] = {
+		{ 0, 0, 1000000 }, { 998, 0, 999000000 }, { 999, 1, 0 },
+		{ 1000, 1, 1000000 }, { 1998, 1, 999000000 }, { 1999, 2, 0 },
+		{ 3600000, 3600, 1000000 },
+	};
+	struct timespec ts;
+	size_t	 i;
+	int	 bad = 0;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ms_timespec(t[i].ms, &ts);
+		if (ts.tv_sec != t[i].sec || ts.tv_nsec != t[i].nsec ||
+		    ts.tv_nsec >= 1000000000) {
+			printf("  ms_timespec(%ld) = %ld s %ld ns\n",
+			    (long)t[i].ms, (long)ts.tv_sec, ts.tv_nsec);
+			bad++;
+		}
+	}
+	report("ms_timespec: ppoll's wait, rounded up, tv_nsec under a second", bad);
+}
+
 int
 main(void)
 {
@@ -603,5 +630,6 @@ main(void)
 	t_field_line();
 	t_own();
 	t_env_edge();
+	t_ms_timespec();
 	return report_done();
 }
