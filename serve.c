@@ -290,6 +290,61 @@ on_chld(int sig)
 	got_chld = 1;
 }
 
+/*
+ * What errno e means, in the words of strerror(3) for the errors serve
+ * meets (musl's table of every message is 1.9 KB); "error N" otherwise.
+ */
+static const char *
+errtext(int e)
+{
+	static const struct {
+		int		 e;
+		const char	*text;
+	} known[] = {
+		{ EPERM, "Operation not permitted" },
+		{ ENOENT, "No such file or directory" },
+		{ EINTR, "Interrupted system call" },
+		{ EIO, "I/O error" },
+		{ E2BIG, "Argument list too long" },
+		{ ENOEXEC, "Exec format error" },
+		{ EBADF, "Bad file descriptor" },
+		{ EAGAIN, "Resource temporarily unavailable" },
+		{ ENOMEM, "Out of memory" },
+		{ EACCES, "Permission denied" },
+		{ ENOTDIR, "Not a directory" },
+		{ EISDIR, "Is a directory" },
+		{ EINVAL, "Invalid argument" },
+		{ ENFILE, "Too many open files in system" },
+		{ EMFILE, "No file descriptors available" },
+		{ ETXTBSY, "Text file busy" },
+		{ EPIPE, "Broken pipe" },
+		{ ENAMETOOLONG, "Filename too long" },
+		{ ELOOP, "Symbolic link loop" },
+		{ ENOTSOCK, "Not a socket" },
+		{ EAFNOSUPPORT, "Address family not supported by protocol" },
+		{ EADDRINUSE, "Address in use" },
+		{ EADDRNOTAVAIL, "Address not available" },
+		{ ENETUNREACH, "Network unreachable" },
+		{ ECONNRESET, "Connection reset by peer" },
+		{ ENOBUFS, "No buffer space available" },
+		{ ETIMEDOUT, "Operation timed out" },
+		{ ECONNREFUSED, "Connection refused" },
+		{ EHOSTUNREACH, "Host is unreachable" },
+	};
+	static char other[24];
+	struct buf b;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (known[i].e == e)
+			return known[i].text;
+	buf_init(&b, other, sizeof(other) - 1);
+	buf_str(&b, "error ");
+	buf_uint(&b, (uint64_t)(e < 0 ? 0 : e), 1);
+	other[b.len] = '\0';
+	return other;
+}
+
 /* "serve: a b c" and a newline into mem (MSG_MAX bytes): its length. */
 static size_t
 msg_line(char *mem, const char *a, const char *b, const char *c)
@@ -327,7 +382,7 @@ logmsg(const char *a, const char *b, const char *c)
 /*
  * Setup errors, in err(3)'s shape ("serve: what: reason") without its
  * printf, which would be an eighth of serve's size: exit with code after
- * one line, with strerror(e) unless e is 0.
+ * one line, with errtext(e) unless e is 0.
  */
 static void
 die(int code, int e, const char *a, const char *b, const char *c)
@@ -343,7 +398,7 @@ die(int code, int e, const char *a, const char *b, const char *c)
 		buf_str(&m, c);
 	if (e != 0) {
 		buf_str(&m, ": ");
-		buf_str(&m, strerror(e));
+		buf_str(&m, errtext(e));
 	}
 	mem[m.full ? sizeof(mem) - 1 : m.len] = '\0';
 	/* the last word: worth waiting for */
@@ -927,11 +982,11 @@ prog_spawn(struct prog *p, int body)
 	const char *call = "clone";
 
 	if (pipe2(outp, O_CLOEXEC) == -1) {
-		logmsg("pipe: ", strerror(errno), NULL);
+		logmsg("pipe: ", errtext(errno), NULL);
 		return S_UNAVAILABLE;
 	}
 	if (body && pipe2(inp, O_CLOEXEC) == -1) {
-		logmsg("pipe: ", strerror(errno), NULL);
+		logmsg("pipe: ", errtext(errno), NULL);
 		close(outp[0]);
 		close(outp[1]);
 		return S_UNAVAILABLE;
@@ -958,7 +1013,7 @@ prog_spawn(struct prog *p, int body)
 		if (inp[1] != -1)
 			close(inp[1]);
 		logmsg("cannot start a process for ", prog_argv[0], NULL);
-		logmsg(call, ": ", strerror(err));
+		logmsg(call, ": ", errtext(err));
 		return S_UNAVAILABLE;
 	}
 	p->out = outp[0];
@@ -1294,7 +1349,7 @@ fcl_start(struct conn *c, struct fcl *b)
 	for (tries = 0; ; tries++) {
 		if (b->fd == -1 && fcl_connect(b) == -1) {
 			logmsg("cannot connect to the FastCGI responder: ",
-			    strerror(errno), NULL);
+			    errtext(errno), NULL);
 			refuse(c, errno == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY);
 			return;
 		}
@@ -1302,7 +1357,7 @@ fcl_start(struct conn *c, struct fcl *b)
 			break;
 		if (!b->used || tries > 0) {
 			logmsg("cannot write to the FastCGI responder: ",
-			    strerror(errno), NULL);
+			    errtext(errno), NULL);
 			fcl_close(b);
 			refuse(c, S_BAD_GATEWAY);
 			return;
@@ -1607,7 +1662,7 @@ fc_restart(void)
 
 	fc.restart_at = 0;
 	if ((e = fc_spawn()) != 0) {
-		logmsg("cannot restart the FastCGI responder: ", strerror(e),
+		logmsg("cannot restart the FastCGI responder: ", errtext(e),
 		    NULL);
 		fc.restart_at = now + fc.backoff_ms;
 	}
@@ -3008,6 +3063,50 @@ reserve_fds(void)
 }
 
 /*
+ * The next option in argv, as getopt(3) with "+" takes them (musl's is
+ * 850 bytes): spec's letters, ':' after one with an argument, glued or
+ * next; options end at the first operand or "--". Its letter with argval
+ * set, -1 at the end (argi is then the first operand), or '?' for an
+ * unknown option or a missing argument, said on stderr.
+ */
+static int	 argi = 1;
+static char	*argval;
+
+static int
+next_option(int argc, char *argv[], const char *spec)
+{
+	static int pos = 1;
+	const char *a, *o;
+	char	 c[2] = { 0, 0 };
+
+	if (argi >= argc || (a = argv[argi])[0] != '-' || a[1] == '\0')
+		return -1;
+	if (pos == 1 && strcmp(a, "--") == 0) {
+		argi++;
+		return -1;
+	}
+	c[0] = a[pos++];
+	if (c[0] == ':' || (o = strchr(spec, c[0])) == NULL) {
+		logmsg("unknown option -", c, NULL);
+		return '?';
+	}
+	argval = NULL;
+	if (o[1] == ':' && a[pos] != '\0')
+		argval = (char *)a + pos;
+	else if (o[1] == ':' && argi + 1 < argc)
+		argval = argv[++argi];
+	else if (o[1] == ':') {
+		logmsg("option -", c, " needs an argument");
+		return '?';
+	}
+	if (argval != NULL || a[pos] == '\0') {
+		argi++;
+		pos = 1;
+	}
+	return c[0];
+}
+
+/*
  * Options into opt, the program into prog_argv; returns the address to
  * bind (NULL: all) and sets *port. Exits 0 for -h and -V, 2 on misuse.
  */
@@ -3019,23 +3118,23 @@ options(int argc, char *argv[], int *port, int *conns_given)
 
 	if (port_s == NULL || *port_s == '\0')
 		port_s = "8080";
-	while ((ch = getopt(argc, argv, "+b:c:C:f:Fhip:qt:T:V")) != -1) {
+	while ((ch = next_option(argc, argv, "b:c:C:f:Fhip:qt:T:V")) != -1) {
 		switch (ch) {
 		case 'f':
 			fc.on = 2;
-			fc.address = optarg;
+			fc.address = argval;
 			break;
 		case 'F':
 			fc.on = 1;
 			break;
 		case 'b':
-			address = optarg;
+			address = argval;
 			break;
 		case 'c':
-			opt.maxprogs = (int)number(optarg, 1, CHILDREN_MAX, "-c");
+			opt.maxprogs = (int)number(argval, 1, CHILDREN_MAX, "-c");
 			break;
 		case 'C':
-			opt.maxconns = (int)number(optarg, 1, CONNS_MAX, "-C");
+			opt.maxconns = (int)number(argval, 1, CONNS_MAX, "-C");
 			*conns_given = 1;
 			break;
 		case 'h':
@@ -3046,16 +3145,16 @@ options(int argc, char *argv[], int *port, int *conns_given)
 			opt.inetd = 1;
 			break;
 		case 'p':
-			port_s = optarg;
+			port_s = argval;
 			break;
 		case 'q':
 			opt.quiet = 1;
 			break;
 		case 't':
-			opt.cgi_timeout = (int)number(optarg, 1, TIMEOUT_MAX_S, "-t");
+			opt.cgi_timeout = (int)number(argval, 1, TIMEOUT_MAX_S, "-t");
 			break;
 		case 'T':
-			opt.head_timeout = (int)number(optarg, 1, TIMEOUT_MAX_S, "-T");
+			opt.head_timeout = (int)number(argval, 1, TIMEOUT_MAX_S, "-T");
 			break;
 		case 'V':
 			(void)!write(STDOUT_FILENO, "moscow-time serve " VERSION "\n",
@@ -3066,7 +3165,7 @@ options(int argc, char *argv[], int *port, int *conns_given)
 		}
 	}
 	*port = (int)number(port_s, 0, 65535, "the port");
-	find_program(argc - optind, argv + optind, argv[0]);
+	find_program(argc - argi, argv + argi, argv[0]);
 	return address;
 }
 
