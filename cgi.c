@@ -29,6 +29,9 @@
 
 #include "render.h"
 #include "cgi.h"
+#ifdef FASTCGI
+#include "log.h"
+#endif
 
 #ifndef VERSION
 #define VERSION "0.1.0"
@@ -369,7 +372,16 @@ write_all(int fd, struct iovec *iov, int cnt)
 	return 0;
 }
 
-/* One line on stderr: "cgi: a b\n". Best effort, as stderr may be gone. */
+/*
+ * One line on stderr: "cgi: a b\n". Best effort, as stderr may be gone.
+ * The FastCGI responder never waits for it (log.h): a full stderr drops
+ * the line, and the count is logged when it drains.
+ */
+#ifdef FASTCGI
+#define LOG_LINE(iov, cnt)	log_write("cgi", (iov), (cnt))
+#else
+#define LOG_LINE(iov, cnt)	write_all(STDERR_FILENO, (iov), (cnt))
+#endif
 void
 msg(const char *a, const char *b)
 {
@@ -377,7 +389,7 @@ msg(const char *a, const char *b)
 		{ (char *)"cgi: ", 5 }, { (char *)a, strlen(a) },
 		{ (char *)b, strlen(b) }, { (char *)"\n", 1 } };
 
-	(void)write_all(STDERR_FILENO, iov, 4);
+	(void)LOG_LINE(iov, 4);
 }
 
 static int
@@ -434,7 +446,11 @@ env_get(const char *name)
 	return NULL;
 }
 
-/* The answer when the variables cannot be read or are over the limits. */
+/*
+ * The answer when the variables cannot be read or are over the limits;
+ * env_vars, when set, holds what could be read of them (REQUEST_METHOD:
+ * no body for HEAD).
+ */
 void
 env_fail(const struct writer *w)
 {
@@ -442,7 +458,7 @@ env_fail(const struct writer *w)
 	struct resp r;
 
 	msg("the environment is unreadable or over the limit", "");
-	resp_init(&r, NULL, body, sizeof(body));
+	resp_init(&r, env_get("REQUEST_METHOD"), body, sizeof(body));
 	fail(&r, S_INTERNAL, 0, "The environment is too large", NULL, 0,
 	    NULL, 0);
 	emit(&r, w);

@@ -136,11 +136,39 @@ fcgi_refuse(struct fconn *c, unsigned id, enum fcgi_status st)
 	fcgi_send1(c, e, sizeof(e));
 }
 
+/*
+ * REQUEST_METHOD as "REQUEST_METHOD=value" in m (cap bytes), from the
+ * well-formed pairs that start the n bytes of parameters at p, when they
+ * are over the limits or malformed further on: env_fail() sends no body
+ * for HEAD. 0, or -1 if it is not there or does not fit.
+ */
+static int
+method_of(const unsigned char *p, size_t n, char *m, size_t cap)
+{
+	static const char name[] = "REQUEST_METHOD";
+	size_t	 i = 0, nl, vl, k = sizeof(name) - 1;
+
+	while (i < n && fcgi_pair(p, n, &i, &nl, &vl) == 0) {
+		if (nl == k && memcmp(p + i, name, k) == 0) {
+			if (k + 1 + vl >= cap || memchr(p + i + k, '\0', vl))
+				return -1;
+			memcpy(m, name, k);
+			m[k] = '=';
+			memcpy(m + k + 1, p + i + k, vl);
+			m[k + 1 + vl] = '\0';
+			return 0;
+		}
+		i += nl + vl;
+	}
+	return -1;
+}
+
 /* Answer c's request, its parameters and standard input complete. */
 static void
 fcgi_answer(struct fconn *c)
 {
 	static char text[ENV_BYTES_MAX], *vars[ENV_VARS_MAX + 1];
+	char	 m[32];
 	struct writer w = { write_fcgi, NULL };
 
 	w.ctx = c;
@@ -148,9 +176,14 @@ fcgi_answer(struct fconn *c)
 	    vars, ENV_VARS_MAX) >= 0) {
 		env_vars = vars;
 		cgi_request(&w);
-		env_vars = NULL;
-	} else
+	} else {
+		vars[0] = method_of(c->par, c->parlen, m, sizeof(m)) == 0 ?
+		    m : NULL;
+		vars[1] = NULL;
+		env_vars = vars;
 		env_fail(&w);
+	}
+	env_vars = NULL;
 	fcgi_request_end(c);
 }
 

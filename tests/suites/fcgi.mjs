@@ -7,8 +7,8 @@
 //   node tests/suites/fcgi.mjs [CGI.FCGI]        (default ./cgi.fcgi)
 //
 // Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
@@ -83,9 +83,10 @@ function responses(recs) {
 
 const started = [];
 // cgi.fcgi on a Unix socket (or on 127.0.0.1:port when tcp), env added
-async function startFcgi({ tcp = false, env = {}, nofile = 0 } = {}) {
+// shell: commands run by sh before it execs cgi.fcgi (redirections of its descriptors)
+async function startFcgi({ tcp = false, env = {}, nofile = 0, shell = "" } = {}) {
   const where = tcp ? ["-a", "127.0.0.1", "-p", String(tcp)] : ["-s", join(DIR, `s${started.length}.sock`)];
-  const argv = ["spawn-fcgi", "-n", ...where, "--", FCGI];
+  const argv = ["spawn-fcgi", "-n", ...where, "--", ...(shell ? ["/bin/sh", "-c", `${shell} exec "$0"`] : []), FCGI];
   // nofile: the descriptor limit, soft and hard, cgi.fcgi starts under
   const cmd = nofile ? ["sh", "-c", `ulimit -n ${nofile} && exec "$@"`, "sh", ...argv] : argv;
   const proc = spawn(cmd[0], cmd.slice(1), { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "ignore", "pipe"] });
@@ -276,8 +277,8 @@ test("FCGI_ABORT_REQUEST mid-request: ended without output, and the next request
 });
 
 // parameters of exactly n bytes as the PARAMS stream carries them
-function paramsOf(n, extra = []) {
-  const base = pairs([...cgiVars("/api/time"), ...extra]);
+function paramsOf(n, extra = [], method = "GET") {
+  const base = pairs([...cgiVars("/api/time", method), ...extra]);
   const fill = n - base.length - 1 - 4 - 6;	// name 6 bytes, 1-byte name length, 4-byte value length
   return Buffer.concat([base, pairs([["X_FILL", "y".repeat(fill)]])]);
 }
@@ -403,6 +404,64 @@ test("FCGI_WEB_SERVER_ADDRS over TCP: a peer not listed is closed unanswered, a 
     } finally {
       await f.stop();
     }
+  }
+});
+
+// a request whose parameters end in a malformed pair: the 500 (and one log line)
+const badParams = (id, method = "GET") => Buffer.concat([begin(id), stream(T.PARAMS, id,
+  Buffer.concat([pairs(cgiVars("/api/time", method)), Buffer.from([5, 100]), Buffer.from("HELLOworld")])), stream(T.STDIN, id, Buffer.alloc(0))]);
+
+test("HEAD gets no body with the 500 for parameters malformed or over the limit; GET gets it", async (f) => {
+  const c = await connect(f.addr);
+  const over = Buffer.concat([begin(3), stream(T.PARAMS, 3, paramsOf(ENV_BYTES_MAX + 1, [], "HEAD")), stream(T.STDIN, 3, Buffer.alloc(0))]);
+  await c.write(Buffer.concat([badParams(1, "HEAD"), badParams(2, "GET"), over]));
+  const rs = responses(await c.until(ends(3)));
+  assert(rs.length === 3 && rs.every((r) => statusOf(r.stdout) === 500), rs.map((r) => statusOf(r.stdout)).join(" "));
+  const cl = (r) => Number(/^Content-Length: (\d+)\r$/m.exec(r.stdout)?.[1]);
+  for (const i of [0, 2]) assert(bodyOf(rs[i].stdout) === "" && cl(rs[i]) > 0, `HEAD ${i + 1}: ${cl(rs[i])}, body ${JSON.stringify(bodyOf(rs[i].stdout).slice(0, 40))}`);
+  assert(bodyOf(rs[1].stdout).length === cl(rs[1]) && cl(rs[1]) === cl(rs[0]), `GET: ${cl(rs[1])}`);
+  c.close();
+});
+
+// what can be read now from the FIFO at path (its writer keeps it open)
+function drain(path) {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  const chunks = [], b = Buffer.alloc(65536);
+  try {
+    for (;;) {
+      let n;
+      try { n = readSync(fd, b); } catch (e) { if (e.code === "EAGAIN") break; throw e; }
+      if (n === 0) break;
+      chunks.push(Buffer.from(b.subarray(0, n)));
+    }
+  } finally { closeSync(fd); }
+  return Buffer.concat(chunks).toString("latin1");
+}
+
+test("standard error a pipe nobody reads: 2,000 requests that log a line all answered; the lines dropped counted once it drains", async () => {
+  const fifo = join(DIR, "stderr.fifo"), N = 2000;
+  execFileSync("mkfifo", [fifo]);
+  // the pipe's only reader is cgi.fcgi itself, which never reads it
+  const f = await startFcgi({ shell: `exec 2<>'${fifo}';` });
+  try {
+    const c = await connect(f.addr);
+    for (let i = 0; i < N; i += 100) {
+      await c.write(Buffer.concat(Array.from({ length: 100 }, (_, k) => badParams(((i + k) % 65535) + 1))));
+      const got = responses(await c.until(ends(i + 100), 10000)).length;
+      assert(got === i + 100, `${got} of ${i + 100} answered: the log stalled it`);
+    }
+    const first = drain(fifo);
+    await c.write(badParams(1));
+    assert(responses(await c.until(ends(N + 1), 10000)).length === N + 1, "the request after the pipe drained");
+    let second = "";
+    for (let k = 0; k < 50 && !second.includes("\n", second.indexOf("dropped") + 1); k++) { second += drain(fifo); await sleep(20); }
+    const lines = (t) => (t.match(/^cgi: the environment is unreadable or over the limit$/gm) || []).length;
+    const m = /^cgi: (\d+) log lines dropped \(standard error was full\)$/m.exec(second);
+    assert(m && !/dropped/.test(first), `no count of the lines dropped: ${JSON.stringify(second.slice(0, 200))}`);
+    assert(lines(first) + Number(m[1]) + lines(second) === N + 1, `${lines(first)} + ${m[1]} + ${lines(second)} lines for ${N + 1} requests`);
+    c.close();
+  } finally {
+    await f.stop();
   }
 });
 
