@@ -458,7 +458,10 @@ peer_allowed(int fd, const char *list)
 	return 1;				/* a Unix socket */
 }
 
-/* Accept what waits on ls. 1 when out of descriptors, else 0. */
+/*
+ * Accept what waits on ls. 1 when out of descriptors, -1 when ls cannot
+ * accept at all, else 0.
+ */
 static int
 fcgi_accept(int ls, const char *allow)
 {
@@ -468,6 +471,9 @@ fcgi_accept(int ls, const char *allow)
 		if ((fd = accept(ls, NULL, NULL)) == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EBADF || errno == EINVAL ||
+			    errno == ENOTSOCK || errno == EFAULT)
+				return -1;
 			return errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM;
 		}
@@ -526,20 +532,69 @@ fcgi_loop(int ls)
 				fcgi_close(i);
 				paused = 0;
 			}
-		paused = paused || ((pfd[0].revents & POLLIN) &&
-		    fcgi_accept(ls, allow));
+		if (!paused && pfd[0].revents != 0 &&
+		    (paused = fcgi_accept(ls, allow)) == -1) {
+			msg("the listening socket does not accept", "");
+			return 1;
+		}
 	}
+}
+
+/*
+ * Descriptors 0-2 open, on /dev/null where closed: a closed 1 or 2 would
+ * be the next connection accepted, and a log line would go to its peer.
+ * 0, or -1 if /dev/null cannot be opened.
+ */
+static int
+stdio_open(void)
+{
+	int	 fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd)
+			return -1;
+	return 0;
+}
+
+/*
+ * What standard input is: 1, a listening stream socket (FastCGI); 0, not
+ * a socket without a peer (the plain CGI); -1, a socket without a peer
+ * that does not listen (bound only, or a datagram socket), which poll
+ * would report ready forever and accept() refuse.
+ */
+static int
+stdin_kind(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), vl = sizeof(int);
+	int	 type = 0, acc = 0;
+
+	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == 0 ||
+	    errno != ENOTCONN)
+		return 0;
+	if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_TYPE, &type, &vl) == 0 &&
+	    type == SOCK_STREAM && (vl = sizeof(int), getsockopt(STDIN_FILENO,
+	    SOL_SOCKET, SO_ACCEPTCONN, &acc, &vl)) == 0 && acc)
+		return 1;
+	return -1;
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	int	 safe = stdio_open();
 
-	/* A listening socket is a socket without a peer. */
-	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1 &&
-	    errno == ENOTCONN)
+	switch (stdin_kind()) {
+	case 1:
+		if (safe == -1) {
+			msg("cannot open /dev/null for a closed descriptor 0-2", "");
+			return 1;
+		}
 		return fcgi_loop(STDIN_FILENO);
+	case -1:
+		msg("standard input is a socket that does not listen: "
+		    "FastCGI needs a listening stream socket there", "");
+		return 1;
+	}
 	return cgi_main(argc, argv);
 }

@@ -465,6 +465,49 @@ test("standard error a pipe nobody reads: 2,000 requests that log a line all ans
   }
 });
 
+test("started with descriptors 1 and 2 closed: another peer's bad request writes nothing into the connections that took them", async () => {
+  const f = await startFcgi({ shell: "exec 1>&- 2>&-;" });
+  try {
+    // the first two connections accepted would be descriptors 1 and 2
+    const held = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await connect(f.addr);
+      await c.write(rec(T.GET_VALUES, 0, pairs([["FCGI_MPXS_CONNS", ""]])));
+      assert((await c.until((r) => r.length > 0)).length === 1, `connection ${i + 1} not accepted`);
+      held.push(c);
+    }
+    const bad = await connect(f.addr);
+    await bad.write(badParams(1));
+    assert(responses(await bad.until(ends(1))).length === 1, "the bad request is not answered");
+    for (const [i, c] of held.entries()) {
+      await c.write(request(2, "/api/time"));
+      const recs = await c.until(ends(1), 3000);
+      const p = parse(c.buf);
+      assert(p.rest === 0 && recs.every((r) => r.version === 1) && responses(recs).length === 1,
+        `connection ${i + 1} got ${JSON.stringify(c.buf.toString("latin1").slice(0, 80))}`);
+      c.close();
+    }
+    bad.close();
+  } finally {
+    await f.stop();
+  }
+});
+
+test("standard input a socket that does not listen (bound Unix, bound TCP, UDP with a datagram queued): a message and exit status 1", async () => {
+  const SOCKSTDIN = "tests/fixtures/sockstdin";
+  assert(existsSync(SOCKSTDIN), `${SOCKSTDIN} is not built: make ${SOCKSTDIN}`);
+  for (const kind of [["unix", join(DIR, "bound.sock")], ["tcp"], ["udp"]]) {
+    const p = spawn(SOCKSTDIN, [...kind, FCGI], { stdio: ["ignore", "ignore", "pipe"] });
+    started.push(p);
+    let err = "";
+    p.stderr.on("data", (d) => { err += d; });
+    const r = await Promise.race([new Promise((res) => p.on("close", (code, sig) => res({ code, sig }))), sleep(5000).then(() => null)]);
+    if (r === null) p.kill("SIGKILL");
+    assert(r !== null && r.code === 1 && /^cgi: standard input is a socket that does not listen/.test(err),
+      `${kind[0]}: ${r === null ? "still running after 5 s" : `exit ${r.code ?? r.sig}`}, ${JSON.stringify(err)}`);
+  }
+});
+
 let failed = 0;
 try {
   for (const t of tests) {
