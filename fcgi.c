@@ -11,6 +11,7 @@
  * (FCGI_MPXS_CONNS 0), as nginx and lighttpd send them. Started any other
  * way it is the plain CGI. The record format is fcgi.h's.
  */
+#define _GNU_SOURCE		/* ppoll(2) */
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -78,6 +79,8 @@ static size_t		 nconns;
 static int64_t		 now;		/* ms, monotonic: once per turn of the loop */
 static int64_t		 request_ms = FCGI_REQUEST_S * 1000;
 static int64_t		 keep_ms = FCGI_KEEP_S * 1000;
+static volatile sig_atomic_t got_term;
+static int		 stopping;	/* after SIGTERM: no new requests kept */
 
 /*
  * Send iov to c: what the socket does not take now waits in c->out, and
@@ -275,7 +278,7 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 				c->done = 1;
 		} else {
 			c->id = r->id;
-			c->keep = r->data[2] & FCGI_KEEP_CONN;
+			c->keep = (r->data[2] & FCGI_KEEP_CONN) && !stopping;
 			c->params_end = c->stdin_end = c->over = 0;
 		}
 		return;
@@ -496,6 +499,7 @@ peer_allowed(int fd, const char *list)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
+	ss.ss_family = AF_UNSPEC;
 	if (list == NULL ||
 	    getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return list == NULL;
@@ -575,6 +579,34 @@ env_seconds(const char *name, long def)
 	return *v == '\0' && n >= 1 ? n : -1;
 }
 
+static void
+on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+/*
+ * SIGTERM: take what waits in the backlog, stop listening, and close the
+ * connections with nothing in flight once what they sent is read; the
+ * others are answered and closed, by stop_by at the latest.
+ */
+static void
+fcgi_stop(int ls, const char *allow)
+{
+	size_t	 i;
+
+	stopping = 1;
+	(void)fcgi_accept(ls, allow);
+	(void)close(ls);
+	for (i = nconns; i-- > 0;) {
+		conns[i].keep = 0;
+		if (conns[i].id == 0 && outq_empty(&conns[i].out) &&
+		    (fcgi_ready(&conns[i], POLLIN) == -1 || conns[i].idle != 0))
+			fcgi_close(i);
+	}
+}
+
 /* Serve the web server's connections to the listening socket ls. */
 static int
 fcgi_loop(int ls)
@@ -582,7 +614,10 @@ fcgi_loop(int ls)
 	static struct pollfd pfd[FCGI_CONNS_MAX + 1];
 	const char *allow = getenv("FCGI_WEB_SERVER_ADDRS");
 	struct rlimit rl;
-	int64_t	 next, resume = 0;
+	struct sigaction sa;
+	struct timespec ts;
+	sigset_t term, unblocked;
+	int64_t	 next, resume = 0, stop_by = 0;
 	long	 req, keep;
 	size_t	 i, nidle;
 	int	 fl, paused = 0;
@@ -596,6 +631,15 @@ fcgi_loop(int ls)
 	request_ms = req * 1000;
 	keep_ms = keep * 1000;
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* SIGTERM arrives only inside ppoll, so none is missed before it */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	(void)sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigemptyset(&term);
+	(void)sigaddset(&term, SIGTERM);
+	(void)sigprocmask(SIG_BLOCK, &term, &unblocked);
+	(void)sigdelset(&unblocked, SIGTERM);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
 	    rl.rlim_cur < FCGI_CONNS_MAX + FCGI_FDS_SPARE) {
 		rl.rlim_cur = rl.rlim_max < FCGI_CONNS_MAX + FCGI_FDS_SPARE ?
@@ -609,15 +653,22 @@ fcgi_loop(int ls)
 	}
 	for (;;) {
 		now = now_ms();
+		if (got_term && !stopping) {
+			fcgi_stop(ls, allow);
+			stop_by = now + request_ms;
+		}
 		/* deadlines; a descriptor given back ends a pause */
 		for (i = nconns; i-- > 0;)
-			if (conns[i].deadline <= now) {
+			if (conns[i].deadline <= now ||
+			    (stopping && now >= stop_by)) {
 				fcgi_close(i);
 				paused = 0;
 			}
+		if (stopping && nconns == 0)
+			return 0;
 		if (paused && now >= resume)
 			paused = 0;
-		next = paused ? resume : now + request_ms;
+		next = paused ? resume : stopping ? stop_by : now + request_ms;
 		nidle = 0;
 		for (i = 0; i < nconns; i++) {
 			pfd[i + 1].fd = conns[i].fd;
@@ -626,12 +677,14 @@ fcgi_loop(int ls)
 			if (conns[i].deadline < next)
 				next = conns[i].deadline;
 		}
-		pfd[0].fd = !paused && (nconns < FCGI_CONNS_MAX || nidle > 0) ?
-		    ls : -1;
+		pfd[0].fd = !paused && !stopping &&
+		    (nconns < FCGI_CONNS_MAX || nidle > 0) ? ls : -1;
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
-		if (poll(pfd, (nfds_t)nconns + 1, nconns == 0 && !paused ? -1 :
-		    (int)(next - now)) == -1) {
+		ts.tv_sec = (time_t)((next - now) / 1000);
+		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
+		if (ppoll(pfd, (nfds_t)nconns + 1, nconns == 0 && !paused ?
+		    NULL : &ts, &unblocked) == -1) {
 			if (errno == EINTR)
 				continue;
 			msg("poll failed", "");

@@ -97,12 +97,13 @@ async function startFcgi({ tcp = false, env = {}, nofile = 0, shell = "" } = {})
   const addr = tcp ? { port: tcp, host: "127.0.0.1" } : { path: where[1] };
   for (let i = 0; i < 100; i++) {
     if (proc.exitCode !== null) break;
-    if (tcp ? await canConnect(addr) : existsSync(addr.path)) break;
+    // a Unix socket's file exists from bind(2), before listen(2): connect to it
+    if ((tcp || existsSync(addr.path)) && await canConnect(addr)) break;
     await sleep(20);
   }
   if (proc.exitCode !== null) throw new Error(`spawn-fcgi exited: ${err}`);
   return {
-    proc, addr, log: () => err,
+    proc, addr, exited, log: () => err,
     async stop() { if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL"); await exited; },
   };
 }
@@ -629,6 +630,56 @@ test("out of descriptors, one record every 30 ms on a held connection: a waiting
   } finally {
     dripping = false;
     for (const c of held) c.close();
+    await f.stop();
+  }
+});
+
+test("SIGTERM as the ends of 50 requests arrive: all 50 answered, a kept idle connection closed, exit status 0", async () => {
+  const f = await startFcgi();
+  const cs = [];
+  try {
+    const r = request(1, "/api/time"), tail = r.length - 8;	// all but the empty FCGI_STDIN record
+    for (let i = 0; i < 50; i++) {
+      const c = await connect(f.addr);
+      cs.push(c);
+      await c.write(r.subarray(0, tail));
+    }
+    const idle = await connect(f.addr);
+    cs.push(idle);
+    await idle.write(request(1, "/api/time"));
+    assert(responses(await idle.until(ends(1))).length === 1, "the kept connection is not answered");
+    await sleep(300);
+    assert(cs.slice(0, 50).every((c) => parse(c.buf).recs.length === 0), "answered before its end");
+    await Promise.all(cs.slice(0, 50).map((c) => c.write(r.subarray(tail))));
+    f.proc.kill("SIGTERM");
+    const ex = await Promise.race([f.exited, sleep(10000).then(() => null)]);
+    const answered = cs.slice(0, 50).filter((c) => responses(parse(c.buf).recs).length === 1).length;
+    assert(answered === 50, `${answered} of 50 answered`);
+    assert(ex !== null && ex.code === 0, `exit ${ex === null ? "none after 10 s" : ex.code ?? ex.sig}`);
+    await Promise.all(cs.map((c) => c.until(() => false, 3000)));
+    assert(cs.every((c) => c.closed), `${cs.filter((c) => !c.closed).length} connections left open`);
+  } finally {
+    for (const c of cs) c.close();
+    await f.stop();
+  }
+});
+
+test("SIGTERM with a request that never ends: closed unanswered after FCGI_REQUEST_TIMEOUT (2 s), exit status 0", async () => {
+  const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "2" } });
+  const c = await connect(f.addr);
+  try {
+    await c.write(begin(1));
+    await sleep(200);
+    const t0 = Date.now();
+    f.proc.kill("SIGTERM");
+    const ex = await Promise.race([f.exited, sleep(10000).then(() => null)]);
+    const t = Date.now() - t0;
+    assert(ex !== null && ex.code === 0, `exit ${ex === null ? "none after 10 s" : ex.code ?? ex.sig}`);
+    assert(t >= 1500 && t < 6000, `exited ${t} ms after SIGTERM`);
+    await c.until(() => false, 1000);
+    assert(c.closed && c.buf.length === 0, `closed ${c.closed}, ${c.buf.length} bytes`);
+  } finally {
+    c.close();
     await f.stop();
   }
 });
