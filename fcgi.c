@@ -419,14 +419,16 @@ fcgi_ready(struct fconn *c, short revents)
 		c->idle = c->fresh = 0;
 		fcgi_input(c, rbuf, (size_t)n);
 	}
+	/* nothing in flight: kept idle, or closed after SIGTERM */
 	if (c->idle == 0 && c->id == 0 && c->inlen == 0 &&
 	    outq_empty(&c->out)) {
+		if (stopping)
+			return -1;
 		c->idle = now;
 		c->deadline = now + keep_ms;
 	}
 	return c->dead || (c->done && outq_empty(&c->out)) ? -1 : 0;
 }
-
 
 /* Free conns[i]; the last connection takes its place. */
 static void
