@@ -8,8 +8,11 @@
  * cgi_request() (cgi.c) decides and renders as for the plain CGI, and the
  * writer frames the response as one FCGI_STDOUT record, the stream's end
  * and FCGI_END_REQUEST. One request at a time on a connection
- * (FCGI_MPXS_CONNS 0), as nginx and lighttpd send them. Started any other
- * way it is the plain CGI. The record format is fcgi.h's.
+ * (FCGI_MPXS_CONNS 0), as nginx and lighttpd send them. Peers that
+ * reach the socket directly are bounded by deadlines and the cap (see
+ * Limits); SIGTERM finishes the requests in flight; log lines never block
+ * (log.h). Started any other way it is the plain CGI. The record format
+ * is fcgi.h's.
  */
 #define _GNU_SOURCE		/* ppoll(2) */
 #include <sys/resource.h>
