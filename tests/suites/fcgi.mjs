@@ -477,6 +477,9 @@ test("standard error a pipe nobody reads: 2,000 requests that log a line all ans
       const got = responses(await c.until(ends(i + 100), 10000)).length;
       assert(got === i + 100, `${got} of ${i + 100} answered: the log stalled it`);
     }
+    // standard error is shared: it stays blocking (O_NONBLOCK is octal 4000 in Linux's fdinfo flags)
+    const flags = /^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/${f.proc.pid}/fdinfo/2`, "utf8"));
+    assert(flags && (parseInt(flags[1], 8) & 0o4000) === 0, `descriptor 2 flags: ${flags && flags[1]}`);
     const first = drain(fifo);
     await c.write(badParams(1));
     assert(responses(await c.until(ends(N + 1), 10000)).length === N + 1, "the request after the pipe drained");
