@@ -113,6 +113,10 @@ tests/fixtures/noop: tests/fixtures/noop.c
 tests/fixtures/activate: tests/fixtures/activate.c
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/fixtures/activate.c
 
+# a socket that has no peer and does not listen on a program's standard input
+tests/fixtures/sockstdin: tests/fixtures/sockstdin.c
+	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/fixtures/sockstdin.c
+
 tests/.build/serve-san: $(SERVE_DEPS)
 	@mkdir -p tests/.build
 	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ $(SERVE_SRC)
@@ -150,7 +154,7 @@ tests/.build/jco/cgi.js: cgi.wasm
 	echo '{"type":"module"}' > tests/.build/jco/package.json
 
 TEST_BINS = $(UNIT) tests/.build/cgi-san tests/.build/serve-san \
-	tests/fixtures/testcgi tests/fixtures/noop tests/fixtures/activate tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve \
+	tests/fixtures/testcgi tests/fixtures/noop tests/fixtures/activate tests/fixtures/sockstdin tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve \
 	tests/fuzz/fuzz_fcgi tests/.build/cgi-san.fcgi \
 	tests/.build/cgi-names.wasm tests/.build/jco/cgi.js
 

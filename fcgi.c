@@ -8,9 +8,13 @@
  * cgi_request() (cgi.c) decides and renders as for the plain CGI, and the
  * writer frames the response as one FCGI_STDOUT record, the stream's end
  * and FCGI_END_REQUEST. One request at a time on a connection
- * (FCGI_MPXS_CONNS 0), as nginx and lighttpd send them. Started any other
- * way it is the plain CGI. The record format is fcgi.h's.
+ * (FCGI_MPXS_CONNS 0), as nginx and lighttpd send them. Peers that
+ * reach the socket directly are bounded by deadlines and the cap (see
+ * Limits); SIGTERM finishes the requests in flight; log lines never block
+ * (log.h). Started any other way it is the plain CGI. The record format
+ * is fcgi.h's.
  */
+#define _GNU_SOURCE		/* ppoll(2) */
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -20,19 +24,35 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgi.h"
 #include "fcgi.h"
 #include "outq.h"
 
+/*
+ * Limits. A connection must deliver its first request whole within
+ * FCGI_REQUEST_S of being accepted, and every later one within
+ * FCGI_REQUEST_S of its first byte or of the answer before it, the answer
+ * taken by the web server too; between requests a kept connection may
+ * idle FCGI_KEEP_S, longer than nginx keeps an idle upstream connection
+ * (keepalive_timeout, 60 s), so that nginx closes it first. So a silent
+ * or drip-feeding peer holds a connection for seconds, and at
+ * FCGI_CONNS_MAX a newcomer closes the connection idle longest. Both
+ * times are set by FCGI_REQUEST_TIMEOUT and FCGI_KEEP_TIMEOUT.
+ */
 #define FCGI_CONNS_MAX		1024	/* connections held (digits: FCGI_GET_VALUES sends them) */
 #define FCGI_FDS_SPARE		16	/* descriptors besides connections: stdio, the listener */
-#define FCGI_RETRY_MS		100	/* ms before accepting again when out of descriptors */
+#define EMFILE_PAUSE_MS		100	/* accept pause when out of descriptors (as serve) */
 #define FCGI_READ_BYTES		16384	/* bytes one read takes at most */
 #define FCGI_PARAMS_KEEP	4096	/* bytes of a parameter buffer kept between requests */
+#define FCGI_REQUEST_S		5	/* seconds for a request to arrive whole */
+#define FCGI_KEEP_S		120	/* seconds a kept connection may idle between requests */
+#define FCGI_TIMEOUT_MAX_S	3600	/* the highest FCGI_REQUEST_TIMEOUT and FCGI_KEEP_TIMEOUT */
 
 /* A response fits one FCGI_STDOUT record (else this does not compile). */
 typedef char fcgi_fits[RESP_HEAD_MAX + RESP_BODY_MAX <= FCGI_CONTENT_MAX ? 1 : -1];
@@ -52,10 +72,18 @@ struct fconn {
 	unsigned char	*par;		/* its FCGI_PARAMS stream */
 	size_t		 parlen, parcap;
 	struct outq	 out;		/* bytes the socket did not take yet */
+	int		 fresh;		/* nothing received yet */
+	int64_t		 idle;		/* ms since nothing is in flight; 0: busy */
+	int64_t		 deadline;	/* ms: closed then */
 };
 
 static struct fconn	 conns[FCGI_CONNS_MAX];
 static size_t		 nconns;
+static int64_t		 now;		/* ms, monotonic: once per turn of the loop */
+static int64_t		 request_ms = FCGI_REQUEST_S * 1000;
+static int64_t		 keep_ms = FCGI_KEEP_S * 1000;
+static volatile sig_atomic_t got_term;
+static int		 stopping;	/* after SIGTERM: no new requests kept */
 
 /*
  * Send iov to c: what the socket does not take now waits in c->out, and
@@ -117,6 +145,7 @@ fcgi_request_end(struct fconn *c)
 {
 	if (!c->keep)
 		c->done = 1;
+	c->deadline = now + request_ms;		/* for the answer, and the next */
 	c->id = 0;
 	c->parlen = 0;
 	if (c->parcap > FCGI_PARAMS_KEEP) {
@@ -252,7 +281,7 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 				c->done = 1;
 		} else {
 			c->id = r->id;
-			c->keep = r->data[2] & FCGI_KEEP_CONN;
+			c->keep = (r->data[2] & FCGI_KEEP_CONN) && !stopping;
 			c->params_end = c->stdin_end = c->over = 0;
 		}
 		return;
@@ -387,7 +416,19 @@ fcgi_ready(struct fconn *c, short revents)
 			return 0;
 		if (n <= 0)
 			return -1;
+		/* a request begins: from its first byte on a kept connection */
+		if (c->idle != 0 && !c->fresh)
+			c->deadline = now + request_ms;
+		c->idle = c->fresh = 0;
 		fcgi_input(c, rbuf, (size_t)n);
+	}
+	/* nothing in flight: kept idle, or closed after SIGTERM */
+	if (c->idle == 0 && c->id == 0 && c->inlen == 0 &&
+	    outq_empty(&c->out)) {
+		if (stopping)
+			return -1;
+		c->idle = now;
+		c->deadline = now + keep_ms;
 	}
 	return c->dead || (c->done && outq_empty(&c->out)) ? -1 : 0;
 }
@@ -403,6 +444,23 @@ fcgi_close(size_t i)
 	free(c->par);
 	outq_free(&c->out);
 	*c = conns[--nconns];
+}
+
+/*
+ * The connection idle longest (a kept one between requests, or one that
+ * sent nothing yet), which a newcomer closes at the cap; nconns if every
+ * connection has a request in flight.
+ */
+static size_t
+fcgi_idlest(void)
+{
+	size_t	 i, old = nconns;
+
+	for (i = 0; i < nconns; i++)
+		if (conns[i].idle != 0 &&
+		    (old == nconns || conns[i].idle < conns[old].idle))
+			old = i;
+	return old;
 }
 
 /*
@@ -446,6 +504,7 @@ peer_allowed(int fd, const char *list)
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
+	ss.ss_family = AF_UNSPEC;
 	if (list == NULL ||
 	    getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return list == NULL;
@@ -458,16 +517,25 @@ peer_allowed(int fd, const char *list)
 	return 1;				/* a Unix socket */
 }
 
-/* Accept what waits on ls. 1 when out of descriptors, else 0. */
+/*
+ * Accept what waits on ls. 1 when out of descriptors, -1 when ls cannot
+ * accept at all, else 0.
+ */
 static int
 fcgi_accept(int ls, const char *allow)
 {
+	size_t	 old = 0;
 	int	 fd;
 
-	while (nconns < FCGI_CONNS_MAX) {
+	for (;;) {
+		if (nconns == FCGI_CONNS_MAX && (old = fcgi_idlest()) == nconns)
+			return 0;
 		if ((fd = accept(ls, NULL, NULL)) == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EBADF || errno == EINVAL ||
+			    errno == ENOTSOCK || errno == EFAULT)
+				return -1;
 			return errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM;
 		}
@@ -476,10 +544,72 @@ fcgi_accept(int ls, const char *allow)
 			(void)close(fd);
 			continue;
 		}
+		/* at the cap, a newcomer takes the place of the idlest */
+		if (nconns == FCGI_CONNS_MAX)
+			fcgi_close(old);
 		memset(&conns[nconns], 0, sizeof(conns[0]));
-		conns[nconns++].fd = fd;
+		conns[nconns].fd = fd;
+		conns[nconns].fresh = 1;
+		conns[nconns].idle = now;
+		conns[nconns++].deadline = now + request_ms;
 	}
-	return 0;
+}
+
+/* The monotonic clock in ms. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The seconds the environment variable name sets, 1 to
+ * FCGI_TIMEOUT_MAX_S, or def when it is unset or empty; -1 for anything
+ * else.
+ */
+static long
+env_seconds(const char *name, long def)
+{
+	const char *v = getenv(name);
+	long	 n = 0;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	for (; *v >= '0' && *v <= '9'; v++)
+		if ((n = n * 10 + (*v - '0')) > FCGI_TIMEOUT_MAX_S)
+			return -1;
+	return *v == '\0' && n >= 1 ? n : -1;
+}
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+/*
+ * SIGTERM: take what waits in the backlog, stop listening, and close the
+ * connections with nothing in flight once what they sent is read; the
+ * others are answered and closed, by stop_by at the latest.
+ */
+static void
+fcgi_stop(int ls, const char *allow)
+{
+	size_t	 i;
+
+	stopping = 1;
+	(void)fcgi_accept(ls, allow);
+	(void)close(ls);
+	for (i = nconns; i-- > 0;) {
+		conns[i].keep = 0;
+		if (conns[i].id == 0 && outq_empty(&conns[i].out) &&
+		    (fcgi_ready(&conns[i], POLLIN) == -1 || conns[i].idle != 0))
+			fcgi_close(i);
+	}
 }
 
 /* Serve the web server's connections to the listening socket ls. */
@@ -489,10 +619,32 @@ fcgi_loop(int ls)
 	static struct pollfd pfd[FCGI_CONNS_MAX + 1];
 	const char *allow = getenv("FCGI_WEB_SERVER_ADDRS");
 	struct rlimit rl;
-	size_t	 i;
-	int	 fl, n, paused = 0;
+	struct sigaction sa;
+	struct timespec ts;
+	sigset_t term, unblocked;
+	int64_t	 next, resume = 0, stop_by = 0;
+	long	 req, keep;
+	size_t	 i, nidle;
+	int	 fl, paused = 0;
 
+	if ((req = env_seconds("FCGI_REQUEST_TIMEOUT", FCGI_REQUEST_S)) == -1 ||
+	    (keep = env_seconds("FCGI_KEEP_TIMEOUT", FCGI_KEEP_S)) == -1) {
+		msg("FCGI_REQUEST_TIMEOUT and FCGI_KEEP_TIMEOUT are seconds, "
+		    "1 to 3600", "");
+		return 1;
+	}
+	request_ms = req * 1000;
+	keep_ms = keep * 1000;
 	(void)signal(SIGPIPE, SIG_IGN);
+	/* SIGTERM arrives only inside ppoll, so none is missed before it */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	(void)sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigemptyset(&term);
+	(void)sigaddset(&term, SIGTERM);
+	(void)sigprocmask(SIG_BLOCK, &term, &unblocked);
+	(void)sigdelset(&unblocked, SIGTERM);
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max &&
 	    rl.rlim_cur < FCGI_CONNS_MAX + FCGI_FDS_SPARE) {
 		rl.rlim_cur = rl.rlim_max < FCGI_CONNS_MAX + FCGI_FDS_SPARE ?
@@ -505,41 +657,116 @@ fcgi_loop(int ls)
 		return 1;
 	}
 	for (;;) {
-		pfd[0].fd = nconns < FCGI_CONNS_MAX && !paused ? ls : -1;
-		pfd[0].events = POLLIN;
+		now = now_ms();
+		if (got_term && !stopping) {
+			fcgi_stop(ls, allow);
+			stop_by = now + request_ms;
+		}
+		/* deadlines; a descriptor given back ends a pause */
+		for (i = nconns; i-- > 0;)
+			if (conns[i].deadline <= now ||
+			    (stopping && now >= stop_by)) {
+				fcgi_close(i);
+				paused = 0;
+			}
+		if (stopping && nconns == 0)
+			return 0;
+		if (paused && now >= resume)
+			paused = 0;
+		next = paused ? resume : stopping ? stop_by : now + request_ms;
+		nidle = 0;
 		for (i = 0; i < nconns; i++) {
 			pfd[i + 1].fd = conns[i].fd;
 			pfd[i + 1].events = !outq_empty(&conns[i].out) ? POLLOUT : POLLIN;
+			nidle += conns[i].idle != 0;
+			if (conns[i].deadline < next)
+				next = conns[i].deadline;
 		}
-		if ((n = poll(pfd, (nfds_t)nconns + 1, paused ?
-		    FCGI_RETRY_MS : -1)) == -1) {
+		pfd[0].fd = !paused && !stopping &&
+		    (nconns < FCGI_CONNS_MAX || nidle > 0) ? ls : -1;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		ts.tv_sec = (time_t)((next - now) / 1000);
+		ts.tv_nsec = (long)((next - now) % 1000) * 1000000;
+		if (ppoll(pfd, (nfds_t)nconns + 1, nconns == 0 && !paused ?
+		    NULL : &ts, &unblocked) == -1) {
 			if (errno == EINTR)
 				continue;
 			msg("poll failed", "");
 			return 1;
 		}
-		if (n == 0)
-			paused = 0;	/* out of descriptors a while ago */
+		now = now_ms();
 		for (i = nconns; i-- > 0;)
 			if (pfd[i + 1].revents != 0 &&
 			    fcgi_ready(&conns[i], pfd[i + 1].revents) == -1) {
 				fcgi_close(i);
 				paused = 0;
 			}
-		paused = paused || ((pfd[0].revents & POLLIN) &&
-		    fcgi_accept(ls, allow));
+		if (pfd[0].revents == 0)
+			continue;
+		if ((paused = fcgi_accept(ls, allow)) == -1) {
+			msg("the listening socket does not accept", "");
+			return 1;
+		}
+		resume = now + EMFILE_PAUSE_MS;		/* when paused */
 	}
+}
+
+/*
+ * Descriptors 0-2 open, on /dev/null where closed: a closed 1 or 2 would
+ * be the next connection accepted, and a log line would go to its peer.
+ * 0, or -1 if /dev/null cannot be opened.
+ */
+static int
+stdio_open(void)
+{
+	int	 fd;
+
+	for (fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) == -1 && open("/dev/null", O_RDWR) != fd)
+			return -1;
+	return 0;
+}
+
+/*
+ * What standard input is: 1, a listening stream socket (FastCGI); 0, not
+ * a socket without a peer (the plain CGI); -1, a socket without a peer
+ * that does not listen (bound only, or a datagram socket), which poll
+ * would report ready forever and accept() refuse.
+ */
+static int
+stdin_kind(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), vl = sizeof(int);
+	int	 type = 0, acc = 0;
+
+	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == 0 ||
+	    errno != ENOTCONN)
+		return 0;
+	if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_TYPE, &type, &vl) == 0 &&
+	    type == SOCK_STREAM && (vl = sizeof(int), getsockopt(STDIN_FILENO,
+	    SOL_SOCKET, SO_ACCEPTCONN, &acc, &vl)) == 0 && acc)
+		return 1;
+	return -1;
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
+	int	 safe = stdio_open();
 
-	/* A listening socket is a socket without a peer. */
-	if (getpeername(STDIN_FILENO, (struct sockaddr *)&ss, &len) == -1 &&
-	    errno == ENOTCONN)
+	switch (stdin_kind()) {
+	case 1:
+		if (safe == -1) {
+			msg("cannot open /dev/null for a closed descriptor 0-2", "");
+			return 1;
+		}
 		return fcgi_loop(STDIN_FILENO);
+	case -1:
+		msg("standard input is a socket that does not listen: "
+		    "FastCGI needs a listening stream socket there", "");
+		return 1;
+	}
 	return cgi_main(argc, argv);
 }

@@ -97,12 +97,13 @@ async function startFcgi({ tcp = false, env = {}, nofile = 0, shell = "" } = {})
   const addr = tcp ? { port: tcp, host: "127.0.0.1" } : { path: where[1] };
   for (let i = 0; i < 100; i++) {
     if (proc.exitCode !== null) break;
-    if (tcp ? await canConnect(addr) : existsSync(addr.path)) break;
+    // a Unix socket's file exists from bind(2), before listen(2): connect to it
+    if ((tcp || existsSync(addr.path)) && await canConnect(addr)) break;
     await sleep(20);
   }
   if (proc.exitCode !== null) throw new Error(`spawn-fcgi exited: ${err}`);
   return {
-    proc, addr, log: () => err,
+    proc, addr, exited, log: () => err,
     async stop() { if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL"); await exited; },
   };
 }
@@ -351,22 +352,48 @@ test("answers that the socket cannot take at once: 60 pages asked at once, not r
   c.close();
 });
 
-test(`FCGI_CONNS_MAX (${CONNS_MAX}) connections are held; one more waits in the backlog until one closes`, async (f) => {
+// a request begun and a management record answered: the connection is accepted, its request in flight
+async function busy(c, id = 1) {
+  const had = parse(c.buf).recs.length;
+  await c.write(Buffer.concat([begin(id), rec(T.GET_VALUES, 0, pairs([["FCGI_MPXS_CONNS", ""]]))]));
+  assert((await c.until((r) => r.length > had)).length > had, "no FCGI_GET_VALUES_RESULT");
+}
+test(`FCGI_CONNS_MAX (${CONNS_MAX}) connections are held; a newcomer closes the one idle longest, and waits while every one has a request in flight`, async () => {
+  const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "120" } });	// nothing expires meanwhile
   const held = [];
   try {
-    for (let i = 0; i < CONNS_MAX; i++) held.push(await connect(f.addr));
-    // the last one held is being served
-    await held[CONNS_MAX - 1].write(request(1, "/api/time"));
-    assert(responses(await held[CONNS_MAX - 1].until(ends(1))).length === 1, "the last held connection is not answered");
-    const extra = await connect(f.addr);	// the kernel accepts it into the backlog
-    held.push(extra);
-    await extra.write(request(1, "/api/time"));
-    const before = await extra.until(ends(1), 500);
-    assert(before.length === 0, "answered past the limit");
-    held[0].close();
-    assert(responses(await extra.until(ends(1), 3000)).length === 1, "not answered after a connection closed");
+    // two kept connections idle since their answers, a before b; the rest with a request in flight
+    for (let i = 0; i < 2; i++) {
+      const c = await connect(f.addr);
+      held.push(c);
+      await c.write(request(1, "/api/time"));
+      assert(responses(await c.until(ends(1))).length === 1, "a kept connection is not answered");
+      await sleep(20);
+    }
+    const [a, b] = held;
+    for (let i = 2; i < CONNS_MAX; i++) {
+      const c = await connect(f.addr);
+      held.push(c);
+      await busy(c);
+    }
+    const x = await connect(f.addr);
+    held.push(x);
+    await x.write(request(1, "/api/time"));
+    assert(responses(await x.until(ends(1), 5000)).length === 1, "the newcomer is not answered");
+    await a.until(() => false, 1000);
+    assert(a.closed && !b.closed, `idle longest closed: ${a.closed}, the other: ${b.closed}`);
+    // now every connection held has a request in flight
+    await busy(b, 2);
+    await busy(x, 2);
+    const y = await connect(f.addr);	// the kernel accepts it into the backlog
+    held.push(y);
+    await y.write(request(1, "/api/time"));
+    assert((await y.until(ends(1), 500)).length === 0, "answered past the limit");
+    held[2].close();
+    assert(responses(await y.until(ends(1), 5000)).length === 1, "not answered after a connection closed");
   } finally {
     for (const c of held) c.close();
+    await f.stop();
   }
 });
 
@@ -450,6 +477,9 @@ test("standard error a pipe nobody reads: 2,000 requests that log a line all ans
       const got = responses(await c.until(ends(i + 100), 10000)).length;
       assert(got === i + 100, `${got} of ${i + 100} answered: the log stalled it`);
     }
+    // standard error is shared: it stays blocking (O_NONBLOCK is octal 4000 in Linux's fdinfo flags)
+    const flags = /^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/${f.proc.pid}/fdinfo/2`, "utf8"));
+    assert(flags && (parseInt(flags[1], 8) & 0o4000) === 0, `descriptor 2 flags: ${flags && flags[1]}`);
     const first = drain(fifo);
     await c.write(badParams(1));
     assert(responses(await c.until(ends(N + 1), 10000)).length === N + 1, "the request after the pipe drained");
@@ -461,6 +491,198 @@ test("standard error a pipe nobody reads: 2,000 requests that log a line all ans
     assert(lines(first) + Number(m[1]) + lines(second) === N + 1, `${lines(first)} + ${m[1]} + ${lines(second)} lines for ${N + 1} requests`);
     c.close();
   } finally {
+    await f.stop();
+  }
+});
+
+test("started with descriptors 1 and 2 closed: another peer's bad request writes nothing into the connections that took them", async () => {
+  const f = await startFcgi({ shell: "exec 1>&- 2>&-;" });
+  try {
+    // the first two connections accepted would be descriptors 1 and 2
+    const held = [];
+    for (let i = 0; i < 2; i++) {
+      const c = await connect(f.addr);
+      await c.write(rec(T.GET_VALUES, 0, pairs([["FCGI_MPXS_CONNS", ""]])));
+      assert((await c.until((r) => r.length > 0)).length === 1, `connection ${i + 1} not accepted`);
+      held.push(c);
+    }
+    const bad = await connect(f.addr);
+    await bad.write(badParams(1));
+    assert(responses(await bad.until(ends(1))).length === 1, "the bad request is not answered");
+    for (const [i, c] of held.entries()) {
+      await c.write(request(2, "/api/time"));
+      const recs = await c.until(ends(1), 3000);
+      const p = parse(c.buf);
+      assert(p.rest === 0 && recs.every((r) => r.version === 1) && responses(recs).length === 1,
+        `connection ${i + 1} got ${JSON.stringify(c.buf.toString("latin1").slice(0, 80))}`);
+      c.close();
+    }
+    bad.close();
+  } finally {
+    await f.stop();
+  }
+});
+
+test("standard input a socket that does not listen (bound Unix, bound TCP, UDP with a datagram queued): a message and exit status 1", async () => {
+  const SOCKSTDIN = "tests/fixtures/sockstdin";
+  assert(existsSync(SOCKSTDIN), `${SOCKSTDIN} is not built: make ${SOCKSTDIN}`);
+  for (const kind of [["unix", join(DIR, "bound.sock")], ["tcp"], ["udp"]]) {
+    const p = spawn(SOCKSTDIN, [...kind, FCGI], { stdio: ["ignore", "ignore", "pipe"] });
+    started.push(p);
+    let err = "";
+    p.stderr.on("data", (d) => { err += d; });
+    const r = await Promise.race([new Promise((res) => p.on("close", (code, sig) => res({ code, sig }))), sleep(5000).then(() => null)]);
+    if (r === null) p.kill("SIGKILL");
+    assert(r !== null && r.code === 1 && /^cgi: standard input is a socket that does not listen/.test(err),
+      `${kind[0]}: ${r === null ? "still running after 5 s" : `exit ${r.code ?? r.sig}`}, ${JSON.stringify(err)}`);
+  }
+});
+
+test("FCGI_REQUEST_TIMEOUT=2: a silent connection and a drip-fed request are closed at 2 s; a request whole in 1 s is answered", async () => {
+  const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "2", FCGI_KEEP_TIMEOUT: "4" } });
+  const t0 = Date.now();
+  const [silent, drip, within] = await Promise.all([connect(f.addr), connect(f.addr), connect(f.addr)]);
+  try {
+    const r = request(1, "/api/time");
+    const closedAt = (c) => c.until(() => false, 8000).then(() => (c.closed ? Date.now() - t0 : Infinity));
+    const dripping = (async () => { for (let i = 0; i < r.length && !drip.closed; i++) { await drip.write(r.subarray(i, i + 1)); await sleep(100); } })();
+    const half = (async () => {
+      await within.write(r.subarray(0, r.length >> 1));
+      await sleep(1000);
+      await within.write(r.subarray(r.length >> 1));
+      return responses(await within.until(ends(1), 3000)).length;
+    })();
+    const [ts, td, answered] = await Promise.all([closedAt(silent), closedAt(drip), half]);
+    await dripping;
+    assert(answered === 1, "the request whole in 1 s is not answered");
+    assert(ts >= 1900 && ts < 6000, `the silent connection closed at ${ts} ms`);
+    assert(td >= 1900 && td < 6000 && responses(parse(drip.buf).recs).length === 0, `the drip-fed one closed at ${td} ms`);
+  } finally {
+    for (const c of [silent, drip, within]) c.close();
+    await f.stop();
+  }
+});
+
+test("FCGI_KEEP_TIMEOUT=4: a kept connection idles past FCGI_REQUEST_TIMEOUT (2 s) and is closed 4 s after its last answer", async () => {
+  const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "2", FCGI_KEEP_TIMEOUT: "4" } });
+  const c = await connect(f.addr);
+  try {
+    await c.write(request(1, "/api/time"));
+    assert(responses(await c.until(ends(1))).length === 1, "not answered");
+    await sleep(3000);
+    assert(!c.closed, "closed before FCGI_KEEP_TIMEOUT");
+    await c.write(request(2, "/api/time"));
+    assert(responses(await c.until(ends(2))).length === 2, "the next request after 3 s idle");
+    const t1 = Date.now();
+    await c.until(() => false, 9000);
+    const t = Date.now() - t1;
+    assert(c.closed && t >= 3900 && t < 8000, `closed ${c.closed} after ${t} ms idle`);
+  } finally {
+    c.close();
+    await f.stop();
+  }
+});
+
+test("FCGI_REQUEST_TIMEOUT and FCGI_KEEP_TIMEOUT: 1 and 3600 are taken; 0, 3601 and 5s refused with exit status 1", async () => {
+  for (const [name, v, ok] of [["FCGI_REQUEST_TIMEOUT", "1", true], ["FCGI_KEEP_TIMEOUT", "3600", true], ["FCGI_REQUEST_TIMEOUT", "0", false],
+    ["FCGI_KEEP_TIMEOUT", "3601", false], ["FCGI_REQUEST_TIMEOUT", "5s", false]]) {
+    const sock = join(DIR, `t-${name}-${v}.sock`);
+    const p = spawn("spawn-fcgi", ["-n", "-s", sock, "--", FCGI], { env: { PATH: process.env.PATH, [name]: v }, stdio: ["ignore", "ignore", "pipe"] });
+    started.push(p);
+    let err = "";
+    p.stderr.on("data", (d) => { err += d; });
+    const r = await Promise.race([new Promise((res) => p.on("close", (code) => res(code))), sleep(ok ? 1000 : 5000).then(() => "running")]);
+    if (ok) {
+      assert(r === "running", `${name}=${v}: exited ${r} ${err}`);
+      const c = await connect({ path: sock });
+      await c.write(request(1, "/api/time"));
+      assert(responses(await c.until(ends(1))).length === 1, `${name}=${v}: not answered`);
+      c.close();
+      p.kill("SIGKILL");
+    } else
+      assert(r === 1 && /FCGI_REQUEST_TIMEOUT and FCGI_KEEP_TIMEOUT are seconds, 1 to 3600/.test(err), `${name}=${v}: ${r} ${JSON.stringify(err)}`);
+  }
+});
+
+test("out of descriptors, one record every 30 ms on a held connection: a waiting connection is accepted on a timer once descriptors come back", async () => {
+  const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "60" } });
+  const held = [];
+  let dripping = true;
+  try {
+    // once its loop runs (it raises its own soft limit first): 10 descriptors, as the test above;
+    // the hard limit 64 lets the soft one come back without privilege
+    const first = await connect(f.addr);
+    await first.write(request(1, "/api/time", { keep: false }));
+    assert(responses(await first.until(ends(1))).length === 1, "not answered");
+    await first.until(() => false, 1000);
+    assert(first.closed, "not closed");
+    execFileSync("prlimit", ["--pid", String(f.proc.pid), "--nofile=10:64"]);
+    for (let i = 0; i < 9; i++) held.push(await connect(f.addr));
+    const drip = (async () => {
+      while (dripping && !held[0].closed) { await held[0].write(rec(42, 0, Buffer.from("x"))); await sleep(30); }
+    })();
+    const last = held[8];
+    await last.write(request(1, "/api/time"));
+    assert((await last.until(ends(1), 500)).length === 0, "answered past the descriptor limit");
+    execFileSync("prlimit", ["--pid", String(f.proc.pid), "--nofile=64:64"]);
+    const ok = responses(await last.until(ends(1), 5000)).length === 1;
+    dripping = false;
+    await drip;
+    assert(ok, "not accepted 5 s after descriptors came back");
+    assert(!held[0].closed && parse(held[0].buf).recs.every((r) => r.type === T.UNKNOWN_TYPE), "the dripping connection");
+  } finally {
+    dripping = false;
+    for (const c of held) c.close();
+    await f.stop();
+  }
+});
+
+test("SIGTERM as the ends of 50 requests arrive: all 50 answered, a kept idle connection closed, exit status 0", async () => {
+  const f = await startFcgi();
+  const cs = [];
+  try {
+    const r = request(1, "/api/time"), tail = r.length - 8;	// all but the empty FCGI_STDIN record
+    for (let i = 0; i < 50; i++) {
+      const c = await connect(f.addr);
+      cs.push(c);
+      await c.write(r.subarray(0, tail));
+    }
+    const idle = await connect(f.addr);
+    cs.push(idle);
+    await idle.write(request(1, "/api/time"));
+    assert(responses(await idle.until(ends(1))).length === 1, "the kept connection is not answered");
+    await sleep(300);
+    assert(cs.slice(0, 50).every((c) => parse(c.buf).recs.length === 0), "answered before its end");
+    await Promise.all(cs.slice(0, 50).map((c) => c.write(r.subarray(tail))));
+    f.proc.kill("SIGTERM");
+    const ex = await Promise.race([f.exited, sleep(10000).then(() => null)]);
+    const answered = cs.slice(0, 50).filter((c) => responses(parse(c.buf).recs).length === 1).length;
+    assert(answered === 50, `${answered} of 50 answered`);
+    assert(ex !== null && ex.code === 0, `exit ${ex === null ? "none after 10 s" : ex.code ?? ex.sig}`);
+    await Promise.all(cs.map((c) => c.until(() => false, 3000)));
+    assert(cs.every((c) => c.closed), `${cs.filter((c) => !c.closed).length} connections left open`);
+  } finally {
+    for (const c of cs) c.close();
+    await f.stop();
+  }
+});
+
+test("SIGTERM with a request that never ends: closed unanswered after FCGI_REQUEST_TIMEOUT (2 s), exit status 0", async () => {
+  const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "2" } });
+  const c = await connect(f.addr);
+  try {
+    await c.write(begin(1));
+    await sleep(200);
+    const t0 = Date.now();
+    f.proc.kill("SIGTERM");
+    const ex = await Promise.race([f.exited, sleep(10000).then(() => null)]);
+    const t = Date.now() - t0;
+    assert(ex !== null && ex.code === 0, `exit ${ex === null ? "none after 10 s" : ex.code ?? ex.sig}`);
+    assert(t >= 1500 && t < 6000, `exited ${t} ms after SIGTERM`);
+    await c.until(() => false, 1000);
+    assert(c.closed && c.buf.length === 0, `closed ${c.closed}, ${c.buf.length} bytes`);
+  } finally {
+    c.close();
     await f.stop();
   }
 });
