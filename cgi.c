@@ -440,8 +440,9 @@ env_get(const char *name)
 
 	if (env_vars == NULL)
 		return NULL;
+	/* the first byte first: most variables differ there */
 	for (e = env_vars; *e != NULL; e++)
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+		if (**e == *name && strncmp(*e, name, n) == 0 && (*e)[n] == '=')
 			return *e + n + 1;
 	return NULL;
 }
