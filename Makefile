@@ -117,9 +117,9 @@ tests/fixtures/activate: tests/fixtures/activate.c
 tests/fixtures/sockstdin: tests/fixtures/sockstdin.c
 	$(CC) $(CPPFLAGS) -std=c99 -Wall -Wextra -O2 -o $@ tests/fixtures/sockstdin.c
 
-tests/.build/serve-san: $(SERVE_DEPS)
+tests/.build/serve-san: $(SERVE_DEPS) tests/fixtures/asan-options.c
 	@mkdir -p tests/.build
-	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ $(SERVE_SRC)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c99 -Wall -Wextra $(SAN_FLAGS) -o $@ $(SERVE_SRC) tests/fixtures/asan-options.c
 
 tests/.build/cgi-san.fcgi: fcgi.c cgi.c cgi.h fcgi.h outq.h render.h templates/index.h
 	@mkdir -p tests/.build

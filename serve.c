@@ -219,8 +219,8 @@ struct conn {
 	int64_t		 clen;
 	struct chunked	 ck;
 	int		 minor, head, keep, chunked, asterisk;
+	enum status	 status;	/* for the log (here: no padding) */
 	struct outq	 pend;		/* output the client has not taken yet */
-	enum status	 status;	/* for the log */
 	uint64_t	 sent;		/* body bytes, for the log */
 	struct prog	*p;
 	struct fcl	*b;		/* its request's FastCGI connection */
