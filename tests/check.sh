@@ -73,7 +73,7 @@ suite one "clang-19 --analyze cgi.c -DFASTCGI: no findings" analyze -DFASTCGI cg
 suite one "clang-19 --analyze fcgi.c: no findings" analyze -DFASTCGI fcgi.c
 # a limit's name means one thing: no name is #defined with two different
 # values in the project's sources
-SOURCES="cgi.h cgi.c fcgi.h fcgi.c outq.h serve.c"
+SOURCES="cgi.h cgi.c fcgi.h fcgi.c outq.h serve.c component.c wasi-http.h"
 one_meaning() {
 	bad=$(for f in $SOURCES; do
 		sed -n 's/^#define[[:space:]]\{1,\}\([A-Z_][A-Z0-9_]*\)[[:space:]]\{1,\}\([^/]*\).*/\1 \2/p' "$f" |

@@ -137,6 +137,7 @@ main(void)
 			q.path_info = routes[i].path;
 			q.raw_path = NULL;
 			q.script_name = "";
+			q.too_large = 0;
 			resp_init(&r, methods[k], b, sizeof(b));
 			handle(&q, 0, &r);
 			bad += r.status != want[k];
