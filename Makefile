@@ -178,7 +178,7 @@ unit: $(UNIT)
 
 # the contract's requests through every context this machine has, as one
 # matrix (also part of check)
-matrix: cgi serve cgi.wasm cgi.fcgi tests/.build/jco/cgi.js
+matrix: cgi serve cgi.wasm cgi.fcgi cgi.component.wasm tests/.build/jco/cgi.js
 	node tests/suites/matrix.mjs
 
 fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve tests/fuzz/fuzz_fcgi

@@ -28,10 +28,11 @@
 
 /*
  * Bytes the host may hand over for one request: the method, the path and
- * query, and the Spin headers read. Past it, 431. Node's HTTP server (jco
- * serve) refuses request heads over 16 KiB before the component sees them.
+ * query, and the Spin headers read (the path is in two of them under
+ * Spin). Past it, 431: nginx's default buffer for a request line is as
+ * large, and the page's paths are at most PATH_MAX_BYTES.
  */
-#define ARENA_BYTES	(16 * 1024)
+#define ARENA_BYTES	(8 * 1024)
 
 static char	 arena[ARENA_BYTES] __attribute__((aligned(8)));
 static size_t	 used;

@@ -87,6 +87,11 @@ suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/suites/contract.mjs native t
 suite sh tests/suites/wasm.sh
 suite "$NODE" tests/suites/contract.mjs wasi cgi.wasm --ref ./cgi
 suite "$NODE" tests/suites/contract.mjs jco tests/.build/jco --ref ./cgi
+# the wasi:http component: its world, size and hostile requests under jco
+# serve; the contract through it at / with no Spin headers, as wasmtime
+# serve runs it (make matrix replays it at /mt, in both jco serve modes)
+suite "$NODE" tests/suites/component.mjs
+suite "$NODE" tests/suites/contract.mjs component cgi.component.wasm
 suite "$NODE" tests/suites/spin-toml.mjs
 # the slow tier: the matrix of every context (serve, the Spin emulation at
 # / and /mt, every real host of deploy/ at /mt and /), with its own summary
@@ -124,6 +129,6 @@ for f in cgi serve fcgi; do
 done
 suite one "mandoc -Tlint cgi.1 serve.1" mandoc -Tlint -W warning cgi.1 serve.1
 
-echo "# sizes: cgi $(wc -c < cgi), serve $(wc -c < serve), cgi.wasm $(wc -c < cgi.wasm) bytes"
+echo "# sizes: cgi $(wc -c < cgi), serve $(wc -c < serve), cgi.wasm $(wc -c < cgi.wasm), cgi.component.wasm $(wc -c < cgi.component.wasm) bytes"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -25,6 +25,10 @@ const COLUMNS = [
   ["spin /", ["spin", jco, "--route", "/..."]],
   ["spin /mt", ["spin", jco, "--route", "/mt/..."]],
   ["serve", ["serve", "./serve"]],
+  // the wasi:http component under jco serve at /mt, Spin's router headers
+  // sent by the client: one instance, and a fresh one per request
+  ["component /mt", ["component", "cgi.component.wasm", "--route", "/mt/..."]],
+  ["component /mt, instance per request", ["component", "cgi.component.wasm", "--route", "/mt/...", "--isolate"]],
   ["apache /mt", ["host", "apache"]],
   ["apache /", ["host", "apache", "--root"]],
   ["lighttpd /mt", ["host", "lighttpd"]],
