@@ -2,14 +2,20 @@
 // for every request, or a fresh instance per request (isolate, jco's
 // --isolate-requests instance, as Spin gives each request).
 //
-//   node tests/lib/jco-serve.mjs COMPONENT [--isolate]
+//   node tests/lib/jco-serve.mjs COMPONENT [--isolate] [--route /mt/...]
 // prints its port on the first line of stdout and stops on SIGTERM, SIGINT
 // or the end of its stdin. As a module: startJcoServe(file, { isolate }).
+// With --route, the port is that of a small router in front of jco serve
+// that plays Spin's: a request under the route's prefix goes on with the
+// headers Spin adds (spin-path-info, spin-matched-route, ...; any the
+// client sent are dropped), any other gets a 404 (for the browser test,
+// which cannot add them itself).
 //
 // jco serve transpiles the component and runs it in a node process of its
 // own; both are started in a process group of their own, stopped by the
 // group leader's PID.
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "./port.mjs";
@@ -40,14 +46,46 @@ export async function startJcoServe(file, { isolate = false, ms = 60000 } = {}) 
   return { port, proc, stop, log: () => log };
 }
 
+// Spin's router in front of a server on port: the headers it adds for a
+// component mounted at route ("/mt/..."). Resolves to the router.
+export function spinRouter(port, route) {
+  const prefix = route.replace(/\/\.\.\.$/, "");
+  const server = http.createServer((req, res) => {
+    const path = req.url.replace(/\?.*$/s, "");
+    if (!(path === prefix || path.startsWith(prefix + "/"))) {
+      res.writeHead(404, { "content-type": "text/plain" });
+      res.end("no route\n");
+      return;
+    }
+    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !k.startsWith("spin-")));
+    Object.assign(headers, {
+      "spin-full-url": `http://${req.headers.host}${req.url}`,
+      "spin-path-info": path.slice(prefix.length),
+      "spin-matched-route": route,
+      "spin-raw-component-route": route,
+      "spin-component-route": prefix,
+      "spin-base-path": "/",
+    });
+    const up = http.request({ host: "127.0.0.1", port, method: req.method, path: req.url, headers }, (r) => {
+      res.writeHead(r.statusCode, r.headers);
+      r.pipe(res);
+    });
+    up.on("error", () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [file, ...opts] = process.argv.slice(2);
-  if (!file || opts.some((o) => o !== "--isolate")) {
-    console.error("usage: node tests/lib/jco-serve.mjs COMPONENT [--isolate]");
+  const ri = opts.indexOf("--route");
+  const route = ri >= 0 ? opts.splice(ri, 2)[1] : null;
+  if (!file || opts.some((o) => o !== "--isolate") || (ri >= 0 && !/^\/.*\/\.\.\.$/.test(route ?? ""))) {
+    console.error("usage: node tests/lib/jco-serve.mjs COMPONENT [--isolate] [--route /PREFIX/...]");
     process.exit(2);
   }
   const s = await startJcoServe(file, { isolate: opts.includes("--isolate") });
-  console.log(s.port);
+  console.log(route ? (await spinRouter(s.port, route)).address().port : s.port);
   const bye = () => { s.stop(); process.exit(0); };
   for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, bye);
   process.stdin.on("end", bye);
