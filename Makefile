@@ -59,7 +59,6 @@ tests/.build/cgi-core.wasm: component.c wasi-http.h cgi.c cgi.h render.h templat
 	    -o $@ component.c cgi.c $(WASI_LDFLAGS)
 
 cgi.component.wasm: tests/.build/cgi-core.wasm wit/world.wit wit/component.mjs
-	@test -x $(JCO) || { echo "jco is not installed: run make deps" >&2; exit 1; }
 	node wit/component.mjs tests/.build/cgi-core.wasm $@
 
 # The page is compiled in: templates/embed turns it into C at build time.
@@ -186,7 +185,7 @@ fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve tests/fuzz/fuzz_fcgi
 # figures, not tests: the seed's table beside the Go reference and the
 # servers people use, every goal met or missed (tests/bench/bench.mjs;
 # BENCH_QUICK=1 for the one-minute smoke run make check does)
-bench: cgi.wasm
+bench: cgi.wasm cgi.component.wasm
 	node tests/bench/bench.mjs
 
 bench-deps: deps

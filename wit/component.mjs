@@ -9,15 +9,17 @@
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 
 const here = new URL('./', import.meta.url);
-const jcoDir = new URL('../tests/node_modules/@bytecodealliance/jco/', here);
-let jco;
+const modules = new URL('../tests/node_modules/@bytecodealliance/', here);
+// jco's wasm-tools alone (componentEmbed, componentNew), and jco's WIT: the
+// parts of tests/node_modules (make deps) that Dockerfile.wasm copies too
+let tools;
 try {
-	jco = await import(new URL('dist/api.js', jcoDir));
+	tools = await import(new URL('jco-transpile/dist/wasm-tools.js', modules));
 } catch (e) {
 	console.error('component.mjs: jco is not installed (make deps, or npm ci in tests/): ' + e.message);
 	process.exit(1);
 }
-const builtin = new URL('lib/wit/builtin/', jcoDir);
+const builtin = new URL('jco/lib/wit/builtin/', modules);
 const v = readdirSync(builtin).filter((d) => /^0\.2\.\d+$/.test(d))
 	.sort((a, b) => a.split('.')[2] - b.split('.')[2]).pop();
 const pkgs = readdirSync(new URL(v + '/', builtin)).map((d) =>
@@ -34,12 +36,12 @@ if (!out) {
 	console.error('usage: node wit/component.mjs CORE.wasm OUT.wasm | --dummy OUT.wasm');
 	process.exit(2);
 }
-const embedded = await jco.componentEmbed({
+const embedded = await tools.componentEmbed({
 	binary: dummy ? undefined : readFileSync(core),
 	dummy, witSource, world: 'handler',
 	stringEncoding: 'utf8',
 });
-writeFileSync(out, dummy ? embedded : strip(await jco.componentNew(embedded)));
+writeFileSync(out, dummy ? embedded : strip(await tools.componentNew(embedded)));
 
 // The component without its top-level custom sections (component-name,
 // producers: 2.8 KB that no host reads to run it).

@@ -16,7 +16,7 @@
 // group leader's PID.
 import { spawn } from "node:child_process";
 import http from "node:http";
-import { existsSync } from "node:fs";
+import { existsSync, fstatSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "./port.mjs";
 
@@ -88,7 +88,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   console.log(route ? (await spinRouter(s.port, route)).address().port : s.port);
   const bye = () => { s.stop(); process.exit(0); };
   for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, bye);
-  process.stdin.on("end", bye);
-  process.stdin.resume();
+  // the end of a piped stdin stops it too (a harness that dies closes it)
+  if (fstatSync(0).isFIFO()) {
+    process.stdin.on("end", bye);
+    process.stdin.resume();
+  }
   s.proc.on("exit", () => process.exit(1));
 }
