@@ -143,11 +143,12 @@ read_request(int32_t req, struct cgireq *q)
 		*e = '\0';		/* the query: the CGI reads none */
 	} else if (RET_U8(&ra, 0) != 0)
 		path = (char *)"%00";	/* a NUL in the path: 400, as its escape */
+	/* every call to the host costs: the route only under Spin */
 	h = req_headers(req);
-	route = header(h, "spin-matched-route");
-	if (route == NULL)
+	route = NULL;
+	if ((info = header(h, "spin-path-info")) != NULL &&
+	    (route = header(h, "spin-matched-route")) == NULL)
 		route = header(h, "spin-raw-component-route");
-	info = header(h, "spin-path-info");
 	fields_drop(h);
 	req_drop(req);
 
@@ -181,7 +182,8 @@ send_response(int32_t out, const struct resp *r)
 	if (RET_U8(&ra, 0) != 0)		/* a field the host refuses */
 		fields_from_list(NULL, 0, &ra);
 	resp = resp_new((int32_t)RET_U32(&ra, 4));
-	(void)resp_set_status(resp, (int32_t)r->status);
+	if (r->status != S_OK)		/* a new response is a 200 */
+		(void)resp_set_status(resp, (int32_t)r->status);
 	/* A body even when none is sent: jco's host requires one. */
 	resp_body(resp, &ra);
 	body = (int32_t)RET_U32(&ra, 4);
