@@ -71,6 +71,7 @@ analyze() {
 suite one "clang-19 --analyze cgi.c: no findings" analyze cgi.c
 suite one "clang-19 --analyze cgi.c -DFASTCGI: no findings" analyze -DFASTCGI cgi.c
 suite one "clang-19 --analyze fcgi.c: no findings" analyze -DFASTCGI fcgi.c
+suite one "clang-19 --analyze component.c (wasm32-wasi): no findings" analyze --target=wasm32-wasi --sysroot=/usr component.c
 # a limit's name means one thing: no name is #defined with two different
 # values in the project's sources
 SOURCES="cgi.h cgi.c fcgi.h fcgi.c outq.h serve.c component.c wasi-http.h"
