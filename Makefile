@@ -18,6 +18,9 @@ WASI_CC      = clang-19
 WASI_SYSROOT = /usr
 WASI_CFLAGS  = --target=wasm32-wasi --sysroot=$(WASI_SYSROOT) -std=c99 -Wall -Wextra -Oz -flto
 WASI_LDFLAGS = -Wl,--gc-sections -Wl,--strip-all
+# The component's core module: no libc start-up and no entry (the host
+# calls its exports), and memory.copy in place of libc's 1.3 KB memcpy.
+COMPONENT_CFLAGS = -mexec-model=reactor -nostartfiles -Wl,--no-entry -mbulk-memory
 # libFuzzer and the sanitizers come with clang-19.
 FUZZ_CC   = clang-19
 SAN_FLAGS = -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -38,6 +41,12 @@ serve: $(SERVE_DEPS)
 
 wasm: cgi.wasm
 
+# The wasi:http component: component.c (the front end) and its glue
+# (wasi-http.h) around the application in cgi.c, a core module with no
+# libc start-up, made a component by jco (wit/component.mjs: wasi 0.2.0,
+# the world in wit/world.wit).
+component: cgi.component.wasm
+
 # A FastCGI responder from the same cgi.c, libc only.
 fcgi: cgi.fcgi
 
@@ -48,6 +57,14 @@ cgi.fcgi: fcgi.c cgi.c cgi.h fcgi.h outq.h render.h templates/index.h
 
 cgi.wasm: cgi.c cgi.h render.h templates/index.h
 	$(WASI_CC) $(CPPFLAGS) $(WASI_CFLAGS) -o $@ cgi.c $(WASI_LDFLAGS)
+
+tests/.build/cgi-core.wasm: component.c wasi-http.h cgi.c cgi.h render.h templates/index.h
+	@mkdir -p tests/.build
+	$(WASI_CC) $(CPPFLAGS) -DCGI_NO_MAIN $(WASI_CFLAGS) $(COMPONENT_CFLAGS) \
+	    -o $@ component.c cgi.c $(WASI_LDFLAGS)
+
+cgi.component.wasm: tests/.build/cgi-core.wasm wit/world.wit wit/component.mjs
+	node wit/component.mjs tests/.build/cgi-core.wasm $@
 
 # The page is compiled in: templates/embed turns it into C at build time.
 templates/embed: templates/embed.c
@@ -149,8 +166,8 @@ JCO = tests/node_modules/.bin/jco
 tests/.build/jco/cgi.js: cgi.wasm
 	@test -x $(JCO) || { echo "jco is not installed: run make deps" >&2; exit 1; }
 	mkdir -p tests/.build
-	$(JCO) new cgi.wasm --wasi-command -o tests/.build/cgi.component.wasm
-	$(JCO) transpile tests/.build/cgi.component.wasm -o tests/.build/jco --name cgi --no-typescript -q
+	$(JCO) new cgi.wasm --wasi-command -o tests/.build/cgi.command.wasm
+	$(JCO) transpile tests/.build/cgi.command.wasm -o tests/.build/jco --name cgi --no-typescript -q
 	echo '{"type":"module"}' > tests/.build/jco/package.json
 
 TEST_BINS = $(UNIT) tests/.build/cgi-san tests/.build/serve-san \
@@ -158,7 +175,7 @@ TEST_BINS = $(UNIT) tests/.build/cgi-san tests/.build/serve-san \
 	tests/fuzz/fuzz_fcgi tests/.build/cgi-san.fcgi \
 	tests/.build/cgi-names.wasm tests/.build/jco/cgi.js
 
-check: cgi serve cgi.wasm cgi.fcgi $(TEST_BINS)
+check: cgi serve cgi.wasm cgi.fcgi cgi.component.wasm $(TEST_BINS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/check.sh
 
 test: check
@@ -169,7 +186,7 @@ unit: $(UNIT)
 
 # the contract's requests through every context this machine has, as one
 # matrix (also part of check)
-matrix: cgi serve cgi.wasm cgi.fcgi tests/.build/jco/cgi.js
+matrix: cgi serve cgi.wasm cgi.fcgi cgi.component.wasm tests/.build/jco/cgi.js
 	node tests/suites/matrix.mjs
 
 fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve tests/fuzz/fuzz_fcgi
@@ -177,7 +194,7 @@ fuzz: tests/fuzz/fuzz_cgi tests/fuzz/fuzz_serve tests/fuzz/fuzz_fcgi
 # figures, not tests: the seed's table beside the Go reference and the
 # servers people use, every goal met or missed (tests/bench/bench.mjs;
 # BENCH_QUICK=1 for the one-minute smoke run make check does)
-bench: cgi.wasm
+bench: cgi.wasm cgi.component.wasm
 	node tests/bench/bench.mjs
 
 bench-deps: deps
@@ -199,8 +216,8 @@ uninstall:
 	rm -f "$(DESTDIR)$(MANPREFIX)/man1/cgi.1" "$(DESTDIR)$(MANPREFIX)/man1/serve.1"
 
 clean:
-	rm -f cgi serve cgi.wasm cgi.fcgi templates/embed templates/index.h templates/index.h.tmp
+	rm -f cgi serve cgi.wasm cgi.fcgi cgi.component.wasm templates/embed templates/index.h templates/index.h.tmp
 	rm -f $(TEST_BINS)
 	rm -rf tests/.build
 
-.PHONY: all wasm fcgi run image image-wasm image-deps deps check test unit matrix fuzz bench bench-deps bench-serve lint install uninstall clean
+.PHONY: all wasm component fcgi run image image-wasm image-deps deps check test unit matrix fuzz bench bench-deps bench-serve lint install uninstall clean

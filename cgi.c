@@ -48,15 +48,6 @@
 #define ALLOWED		"GET, HEAD, OPTIONS"
 #define CSP_COMMON	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-enum status {
-	S_OK = 200,
-	S_NO_CONTENT = 204,
-	S_BAD_REQUEST = 400,
-	S_NOT_FOUND = 404,
-	S_METHOD_NOT_ALLOWED = 405,
-	S_INTERNAL = 500
-};
-
 /*
  * The resources. Routing is by exact match on the decoded path; adding
  * one is a row here and a case in handle().
@@ -76,24 +67,6 @@ static const struct {
 enum slot { SLOT_END, SLOT_ISO, SLOT_TIME, SLOT_DATE, SLOT_BASE, SLOT_DATA };
 #include "templates/index.h"
 
-/* The CGI variables a request is decided on; NULL when unset. */
-struct cgireq {
-	const char	*method;	/* REQUEST_METHOD */
-	const char	*path_info;	/* PATH_INFO, decoded by the host */
-	const char	*raw_path;	/* X_RAW_PATH_INFO (WAGI), not decoded */
-	const char	*script_name;	/* SCRIPT_NAME: prefix of every link */
-};
-
-/* A decided response; the body is already rendered into body. */
-struct resp {
-	enum status	 status;
-	const char	*ctype;		/* NULL: no body at all (204) */
-	const char	*csp;
-	int		 allow;		/* send Allow */
-	int		 head;		/* HEAD: headers only */
-	struct buf	 body;
-};
-
 /* What the page's slots are filled from. */
 struct page {
 	int64_t		 t;
@@ -111,6 +84,7 @@ status_text(enum status s)
 	case S_BAD_REQUEST:		return "Bad Request";
 	case S_NOT_FOUND:		return "Not Found";
 	case S_METHOD_NOT_ALLOWED:	return "Method Not Allowed";
+	case S_FIELDS_TOO_LARGE:	return "Request Header Fields Too Large";
 	case S_INTERNAL:		return "Internal Server Error";
 	}
 	return "Internal Server Error";
@@ -132,7 +106,7 @@ render_status(struct buf *b, enum status s)
  * every field set, headers only for HEAD, the body empty in the cap bytes
  * at body. Every response starts here.
  */
-static void
+void
 resp_init(struct resp *r, const char *m, char *body, size_t cap)
 {
 	r->status = S_OK;
@@ -245,13 +219,14 @@ fail(struct resp *r, enum status s, int api, const char *why,
 
 /*
  * Decide the response to q at time now into r, fresh from resp_init().
- * Checks come in this order: the path and SCRIPT_NAME (400), the resource
- * (404), the method (204 for OPTIONS, 405 for anything but GET and HEAD).
- * Routing is by exact match, so "//", "." and ".." segments that a host
- * left in place give 404 (RFC 3875 8.2).
+ * Checks come in this order: a request its front end could not hold
+ * (431), the path and SCRIPT_NAME (400), the resource (404), the method
+ * (204 for OPTIONS, 405 for anything but GET and HEAD). Routing is by
+ * exact match, so "//", "." and ".." segments that a host left in place
+ * give 404 (RFC 3875 8.2).
  */
 static void
-handle(const struct cgireq *q, int64_t now, struct resp *r)
+decide(const struct cgireq *q, int64_t now, struct resp *r)
 {
 	static char decoded[PATH_MAX_BYTES];
 	const char *m = q->method != NULL ? q->method : "";
@@ -264,6 +239,11 @@ handle(const struct cgireq *q, int64_t now, struct resp *r)
 	enum route rt;
 	struct page pg;
 
+	if (q->too_large) {
+		fail(r, S_FIELDS_TOO_LARGE, api, "The request's header fields "
+		    "are too large", NULL, 0, NULL, 0);
+		return;
+	}
 	if (snlen > PATH_MAX_BYTES || has_ctl(sn, snlen)) {
 		fail(r, S_BAD_REQUEST, api, "SCRIPT_NAME is too long or holds "
 		    "a control character", NULL, 0, NULL, 0);
@@ -328,30 +308,74 @@ handle(const struct cgireq *q, int64_t now, struct resp *r)
 	}
 }
 
-/* Render the CGI header block for r (RFC 3875 6): CRLF, each field once. */
+/*
+ * Decide as decide() does; a body that did not fit its buffer (a bug, as
+ * RESP_BODY_MAX holds the largest page) is answered 500, never cut.
+ */
+void
+handle(const struct cgireq *q, int64_t now, struct resp *r)
+{
+	decide(q, now, r);
+	if (r->body.full)
+		fail(r, S_INTERNAL, 0, "The response did not fit", NULL, 0,
+		    NULL, 0);
+}
+
+static void
+field(struct fields *fs, const char *name, const char *value, size_t len)
+{
+	struct field *f = &fs->f[fs->n++];
+
+	f->name = name;
+	f->namelen = strlen(name);
+	f->value = value;
+	f->valuelen = len;
+}
+
+/* r's header fields, each once, in the order they are sent. */
+void
+resp_fields(const struct resp *r, struct fields *fs)
+{
+	struct buf n;
+
+	fs->n = 0;
+	if (r->ctype != NULL) {
+		buf_init(&n, fs->num, sizeof(fs->num));
+		buf_uint(&n, r->body.len, 1);
+		field(fs, "Content-Type", r->ctype, strlen(r->ctype));
+		field(fs, "Content-Length", n.p, n.len);
+	}
+	if (r->allow)
+		field(fs, "Allow", ALLOWED, sizeof(ALLOWED) - 1);
+	field(fs, "Cache-Control", "no-store", 8);
+	field(fs, "X-Content-Type-Options", "nosniff", 7);
+	field(fs, "Referrer-Policy", "no-referrer", 11);
+	field(fs, "Content-Security-Policy", r->csp, strlen(r->csp));
+}
+
+/*
+ * Render the CGI header block for r (RFC 3875 6): its Status line, then
+ * resp_fields(), CRLF.
+ */
 static void
 render_head(struct buf *h, const struct resp *r)
 {
+	struct fields fs;
+	size_t	 i;
+
 	if (r->status != S_OK) {
 		buf_str(h, "Status: ");
 		render_status(h, r->status);
 		buf_str(h, "\r\n");
 	}
-	if (r->ctype != NULL) {
-		buf_str(h, "Content-Type: ");
-		buf_str(h, r->ctype);
-		buf_str(h, "\r\nContent-Length: ");
-		buf_uint(h, r->body.len, 1);
-		buf_str(h, "\r\n");
+	resp_fields(r, &fs);
+	for (i = 0; i < fs.n; i++) {
+		buf_add(h, fs.f[i].name, fs.f[i].namelen);
+		buf_add(h, ": ", 2);
+		buf_add(h, fs.f[i].value, fs.f[i].valuelen);
+		buf_add(h, "\r\n", 2);
 	}
-	if (r->allow)
-		buf_str(h, "Allow: " ALLOWED "\r\n");
-	buf_str(h, "Cache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "Referrer-Policy: no-referrer\r\n"
-	    "Content-Security-Policy: ");
-	buf_str(h, r->csp);
-	buf_str(h, "\r\n\r\n");
+	buf_add(h, "\r\n", 2);
 }
 
 /* ---- Writing ------------------------------------------------------- */
@@ -409,17 +433,12 @@ emit(struct resp *r, const struct writer *w)
 	struct buf h;
 	struct iovec iov[2];
 
-	if (r->body.full) {
-		msg("response too large for its buffer", "");
-		fail(r, S_INTERNAL, 0, "The response did not fit", NULL, 0,
-		    NULL, 0);
-	}
 	buf_init(&h, head, sizeof(head));
 	render_head(&h, r);
 	iov[0].iov_base = h.p;
 	iov[0].iov_len = h.len;
 	iov[1].iov_base = r->body.p;
-	iov[1].iov_len = r->head || r->ctype == NULL ? 0 : r->body.len;
+	iov[1].iov_len = resp_body_sent(r);
 	if (w->write(w->ctx, iov, 2) == -1)
 		msg("cannot write the response", "");
 }
@@ -587,6 +606,7 @@ cgi_request(const struct writer *w)
 	q.path_info = env_get("PATH_INFO");
 	q.raw_path = env_get("X_RAW_PATH_INFO");
 	q.script_name = env_get("SCRIPT_NAME");
+	q.too_large = 0;
 	resp_init(&r, q.method, body, sizeof(body));
 	if (now_s(&now) == -1) {
 		msg("cannot read the clock", "");
@@ -667,7 +687,7 @@ cgi_main(int argc, char *argv[])
 	return cli(argc, argv);
 }
 
-#ifdef __wasi__
+#if defined(__wasi__) && !defined(CGI_NO_MAIN)	/* component.c has none */
 /*
  * main(void): the module reads no arguments (wasi-libc would malloc them,
  * and under WAGI, where every request instantiates the module, each import

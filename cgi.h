@@ -4,12 +4,18 @@
  * cgi.c itself (native and WASI), and the FastCGI responder (fcgi.c). A
  * front end points env_vars at one request's "NAME=value" strings and
  * calls cgi_request() with a writer that carries the response where it
- * goes.
+ * goes. The wasi:http component (component.c) has no variables: it fills
+ * a struct cgireq from the request, calls handle() itself, and sends the
+ * status, resp_fields() and the body through wasi:http.
  */
 #ifndef CGI_H
 #define CGI_H
 
 #include <sys/uio.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "render.h"
 
 /*
  * Limits. RESP_BODY_MAX holds the page with a SCRIPT_NAME of
@@ -27,6 +33,68 @@
 #define RESP_HEAD_MAX	1024		/* bytes of the response's CGI header block */
 #define ENV_BYTES_MAX	(128 * 1024)	/* bytes of NAME=value\0 strings held for a request */
 #define ENV_VARS_MAX	2048		/* variables held for a request */
+
+enum status {
+	S_OK = 200,
+	S_NO_CONTENT = 204,
+	S_BAD_REQUEST = 400,
+	S_NOT_FOUND = 404,
+	S_METHOD_NOT_ALLOWED = 405,
+	S_FIELDS_TOO_LARGE = 431,
+	S_INTERNAL = 500
+};
+
+/* The variables a request is decided on; NULL when unset. */
+struct cgireq {
+	const char	*method;	/* REQUEST_METHOD */
+	const char	*path_info;	/* PATH_INFO, decoded by the host */
+	const char	*raw_path;	/* X_RAW_PATH_INFO (WAGI), not decoded */
+	const char	*script_name;	/* SCRIPT_NAME: prefix of every link */
+	int		 too_large;	/* the front end could not hold it: 431 */
+};
+
+/* A decided response; the body is already rendered into body. */
+struct resp {
+	enum status	 status;
+	const char	*ctype;		/* NULL: no body at all (204) */
+	const char	*csp;
+	int		 allow;		/* send Allow */
+	int		 head;		/* HEAD: headers only */
+	struct buf	 body;
+};
+
+/*
+ * A response's header fields, in the order they are sent: the CGI header
+ * block (after its Status line) and the component's wasi:http fields are
+ * both made from resp_fields(). A field is two (pointer, length) pairs,
+ * which on wasm32 is the canonical ABI's tuple<string, list<u8>>.
+ */
+#define RESP_FIELDS_MAX	7
+struct field {
+	const char	*name;
+	size_t		 namelen;
+	const char	*value;
+	size_t		 valuelen;
+};
+struct fields {
+	struct field	 f[RESP_FIELDS_MAX];
+	size_t		 n;
+	char		 num[24];	/* Content-Length's digits */
+};
+
+/* A 200 with nothing decided yet to method m (NULL: none), body in cap bytes. */
+void	 resp_init(struct resp *, const char *m, char *body, size_t cap);
+/* Decide the response to a request at a time (see cgi(1)); it always fits. */
+void	 handle(const struct cgireq *, int64_t now, struct resp *);
+/* The header fields of a decided response. */
+void	 resp_fields(const struct resp *, struct fields *);
+
+/* Bytes of r's body that are sent: none for HEAD, nor with no body (204). */
+static inline size_t
+resp_body_sent(const struct resp *r)
+{
+	return r->head || r->ctype == NULL ? 0 : r->body.len;
+}
 
 /* Where a response goes: fd 1, or a FastCGI stream. */
 struct writer {

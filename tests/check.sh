@@ -71,9 +71,10 @@ analyze() {
 suite one "clang-19 --analyze cgi.c: no findings" analyze cgi.c
 suite one "clang-19 --analyze cgi.c -DFASTCGI: no findings" analyze -DFASTCGI cgi.c
 suite one "clang-19 --analyze fcgi.c: no findings" analyze -DFASTCGI fcgi.c
+suite one "clang-19 --analyze component.c (wasm32-wasi): no findings" analyze --target=wasm32-wasi --sysroot=/usr component.c
 # a limit's name means one thing: no name is #defined with two different
 # values in the project's sources
-SOURCES="cgi.h cgi.c fcgi.h fcgi.c outq.h log.h http.h http.c serve.c"
+SOURCES="cgi.h cgi.c fcgi.h fcgi.c outq.h log.h http.h http.c serve.c component.c wasi-http.h"
 one_meaning() {
 	bad=$(for f in $SOURCES; do
 		sed -n 's/^#define[[:space:]]\{1,\}\([A-Z_][A-Z0-9_]*\)[[:space:]]\{1,\}\([^/]*\).*/\1 \2/p' "$f" |
@@ -87,6 +88,11 @@ suite env ASAN_OPTIONS=detect_leaks=1 "$NODE" tests/suites/contract.mjs native t
 suite sh tests/suites/wasm.sh
 suite "$NODE" tests/suites/contract.mjs wasi cgi.wasm --ref ./cgi
 suite "$NODE" tests/suites/contract.mjs jco tests/.build/jco --ref ./cgi
+# the wasi:http component: its world, size and hostile requests under jco
+# serve; the contract through it at / with no Spin headers, as wasmtime
+# serve runs it (make matrix replays it at /mt, in both jco serve modes)
+suite "$NODE" tests/suites/component.mjs
+suite "$NODE" tests/suites/contract.mjs component cgi.component.wasm
 suite "$NODE" tests/suites/spin-toml.mjs
 # the slow tier: the matrix of every context (serve, the Spin emulation at
 # / and /mt, every real host of deploy/ at /mt and /), with its own summary
@@ -127,6 +133,6 @@ for f in cgi serve fcgi; do
 done
 suite one "mandoc -Tlint cgi.1 serve.1" mandoc -Tlint -W warning cgi.1 serve.1
 
-echo "# sizes: cgi $(wc -c < cgi), serve $(wc -c < serve), cgi.wasm $(wc -c < cgi.wasm) bytes"
+echo "# sizes: cgi $(wc -c < cgi), serve $(wc -c < serve), cgi.wasm $(wc -c < cgi.wasm), cgi.component.wasm $(wc -c < cgi.component.wasm) bytes"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -15,6 +15,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort, printedPort } from "../lib/port.mjs";
+import { startJcoServe } from "../lib/jco-serve.mjs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -144,7 +145,7 @@ if (missing.length) {
 
 const FLAGS = "-std=c99 -Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables";
 const LD = "-static -s -Wl,--gc-sections -Wl,-z,noseparate-code";
-must("make -s templates/index.h cgi.wasm");
+must("make -s templates/index.h cgi.wasm cgi.component.wasm tests/.build/jco/cgi.js");
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -o ${B}/cgi cgi.c ${LD}`);
 must(`musl-gcc ${FLAGS} -D_POSIX_C_SOURCE=200809L -DVERSION='"bench"' -flto -o ${B}/serve serve.c http.c ${LD}`);
 must(`musl-gcc ${FLAGS} -o ${B}/noop tests/fixtures/noop.c ${LD}`);
@@ -157,6 +158,10 @@ const WASI_CC = "clang-19 --target=wasm32-wasi --sysroot=/usr -Oz -flto";
 must(`${WASI_CC} -o ${B}/noop.wasm tests/fixtures/noop.c -Wl,--gc-sections -Wl,--strip-all`);
 must(`${WASI_CC} -DREAD_CLOCK -o ${B}/noop-clock.wasm tests/fixtures/noop.c -Wl,--gc-sections -Wl,--strip-all`);
 must(`${WASI_CC} -DPRINT -o ${B}/noop-print.wasm tests/fixtures/noop.c -Wl,--gc-sections -Wl,--strip-all`);
+// the component, and its floor: a component that writes the same bytes
+copyFileSync("cgi.component.wasm", join(B, "cgi.component.wasm"));
+must(`${WASI_CC} -mexec-model=reactor -nostartfiles -Wl,--no-entry -mbulk-memory -o ${B}/noop-core.wasm tests/fixtures/noop-component.c -Wl,--gc-sections -Wl,--strip-all`);
+must(`node wit/component.mjs ${B}/noop-core.wasm ${B}/noop.component.wasm`);
 mkdirSync(join(B, "go"), { recursive: true });
 must(`cd tests/bench/reference && CGO_ENABLED=0 GOOS=linux GOCACHE=${B}/go/cache GOPATH=${B}/go/path GOFLAGS=-mod=mod ` +
   `go build -tags netgo -trimpath -ldflags="-s -w -extldflags=-static" -o ${B}/go/moscow-time .`);
@@ -227,8 +232,8 @@ const [wCgi, wNoop] = hyperfine([`${node} --no-warnings ${B}/wasi-once.mjs ${B}/
 // jco: each module wrapped in the preview1 command adapter, as Spin runs it
 const JCO = "tests/node_modules/.bin/jco";
 for (const m of ["cgi", "noop", "noop-print"]) {
-  must(`${JCO} new ${B}/${m}.wasm --wasi-command -o ${B}/${m}.component.wasm`);
-  must(`${JCO} transpile ${B}/${m}.component.wasm -o ${B}/jco-${m} --name cgi --no-typescript -q`);
+  must(`${JCO} new ${B}/${m}.wasm --wasi-command -o ${B}/${m}.command.wasm`);
+  must(`${JCO} transpile ${B}/${m}.command.wasm -o ${B}/jco-${m} --name cgi --no-typescript -q`);
   writeFileSync(join(B, `jco-${m}/package.json`), '{"type":"module"}\n');
 }
 const [jCgi, jNoop, jPrint] = hyperfine(["cgi", "noop", "noop-print"].map((m) => `${node} --no-warnings tests/lib/jco-run.mjs ${B}/jco-${m}/cgi.js`),
@@ -543,6 +548,79 @@ say();
 say(`${QUICK ? 100 : 1000} idle plus ${QUICK ? 100 : 1000} drip-feeding connections, and sequential GET /api/time from one more client: ${floodOut.trim()}; peak RSS of serve's tree ${fmt(peak)} KiB.`);
 say();
 goal("serve's tree under the flood", `${fmt(peak)} KiB`, "≤ 12 MiB", peak <= 12 * 1024);
+
+// ---- 6. the wasi:http component ------------------------------------------------
+
+// cgi.component.wasm under jco serve, one instance and an instance per
+// request, beside the no-op component that writes the same bytes under
+// the same host (the floor), and Node's own http server answering those
+// bytes (for scale). The contenders alternate round by round.
+const cAnswer = spawnSync(join(B, "cgi"), [], { env: { REQUEST_METHOD: "GET", PATH_INFO: "/api/time" } }).stdout;
+const cHead = cAnswer.subarray(0, cAnswer.indexOf("\r\n\r\n")).toString().split("\r\n").map((l) => [l.slice(0, l.indexOf(":")), l.slice(l.indexOf(":") + 2)]);
+writeFileSync(join(B, "node-same.mjs"), `import http from "node:http";
+const body = Buffer.from(${JSON.stringify(cAnswer.subarray(cAnswer.indexOf("\r\n\r\n") + 4).toString())});
+const head = ${JSON.stringify(Object.fromEntries(cHead))};
+http.createServer((req, res) => { res.writeHead(200, head); res.end(body); }).listen(Number(process.argv[2]), "127.0.0.1");\n`);
+const CC = QUICK ? [16] : [16, 64];
+const COMP = "the component, jco serve, one instance";
+const COMPI = "the component, jco serve, an instance per request";
+const NOOP = "the no-op component, jco serve, one instance (floor)";
+const NOOPI = "the no-op component, jco serve, an instance per request (floor)";
+const NODE = "Node's http server, the same bytes";
+const comp = { [COMP]: {}, [COMPI]: {}, [NOOP]: {}, [NOOPI]: {}, [NODE]: {} };
+for (const k of Object.keys(comp)) for (const c of CC) comp[k][c] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  for (const k of Object.keys(comp)) {
+    let x, stopIt;
+    if (k === NODE) {
+      const port = await freePort();
+      x = await server("node http", `${node} ${B}/node-same.mjs ${port}`, port, "/api/time");
+      stopIt = () => stop(x);
+    } else {
+      const js = await startJcoServe(join(B, k.includes("no-op") ? "noop.component.wasm" : "cgi.component.wasm"), { isolate: k.includes("per request") });
+      x = { port: js.port, path: "/api/time" };
+      stopIt = async () => { js.stop(); await sleep(300); };
+    }
+    warm(x);
+    for (const c of CC) comp[k][c].push(wrk(x.port, x.path, c));
+    await stopIt();
+  }
+}
+// in one process: a fresh instance and its request, as Spin pays it
+const SYNC = "--no-typescript -q --instantiation sync";
+must(`${JCO} transpile ${B}/cgi.component.wasm -o ${B}/jco-http-sync --name cgi ${SYNC}`);
+must(`${JCO} transpile tests/.build/cgi.command.wasm -o ${B}/jco-cmd-sync --name cgi ${SYNC}`);
+for (const d of ["jco-http-sync", "jco-cmd-sync"]) writeFileSync(join(B, d, "package.json"), '{"type":"module"}\n');
+const ipr = [];
+for (let r = 0; r < (QUICK ? 1 : 3); r++) {
+  must(`${node} --expose-gc --no-warnings tests/bench/component-inproc.mjs ${QUICK ? 100 : 1000} ${B}/jco-http-sync ${B}/jco-cmd-sync ${B}/inproc.json > /dev/null`);
+  ipr.push(JSON.parse(readFileSync(join(B, "inproc.json"), "utf8")));
+}
+const ipm = (k) => median(ipr.map((j) => j[k]));
+const ipComp = ipm("component"), ipCmd = ipm("command");
+say("## The wasi:http component");
+say();
+say(`\`cgi.component.wasm\`: ${fmt(size(join(B, "cgi.component.wasm")))} B (the no-op component: ${fmt(size(join(B, "noop.component.wasm")))} B). Under \`jco serve\` on Node ${process.version}:`);
+say();
+say("| server | connections | requests/s | p50 ms | p99 ms |");
+say("|---|---|---|---|---|");
+for (const k of Object.keys(comp)) {
+  for (const c of CC) {
+    const v = comp[k][c];
+    say(`| ${k} | ${c} | ${fmt(median(v.map((x) => x.rps)))} | ${fmt(median(v.map((x) => x.p50)), 2)} | ${fmt(median(v.map((x) => x.p99)), 2)} |`);
+  }
+}
+say();
+say(`One request as Spin pays it, in one Node process (jco's bindings, \`--instantiation sync\`, core modules compiled once): a fresh instance of the component and its handle ${fmt(ipComp, 2)} ms (the instance ${fmt(ipm("componentInstance"), 2)}, the request ${fmt(ipm("componentRequest"), 2)}); a fresh instance of \`cgi.wasm\` in jco's preview1 command adapter and its run ${fmt(ipCmd, 2)} ms (the instance ${fmt(ipm("commandInstance"), 2)}, the run ${fmt(ipm("commandRun"), 2)}). Most of either instance is jco's JavaScript bindings, built afresh for each instance.`);
+say();
+const cr = (k, c) => median(comp[k][c].map((x) => x.rps));
+goal("cgi.component.wasm", `${fmt(size(join(B, "cgi.component.wasm")))} B`, "≤ 20 KiB", size(join(B, "cgi.component.wasm")) <= 20 * 1024);
+for (const c of CC) {
+  goal(`the component / the no-op component, jco serve, one instance, ${c} connections`, ratio(cr(COMP, c), cr(NOOP, c)), "≥ 0.9", cr(COMP, c) / cr(NOOP, c) >= 0.9);
+  goal(`the component / the no-op component, jco serve, an instance per request, ${c} connections`, ratio(cr(COMPI, c), cr(NOOPI, c)), "≥ 0.9", cr(COMPI, c) / cr(NOOPI, c) >= 0.9);
+}
+goal("Node's http server / the component under jco serve (one instance), 16 connections", ratio(cr(NODE, 16), cr(COMP, 16)), "reported", true);
+goal("in one process: fresh component instance + handle / fresh cgi.wasm in the preview1 adapter + run", ratio(ipComp, ipCmd), "≤ 0.5", ipComp / ipCmd <= 0.5);
 
 // ---- goals ---------------------------------------------------------------------
 

@@ -63,6 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.path_info = f[1];
 	q.raw_path = flags & 1 ? NULL : f[2];
 	q.script_name = flags & 2 ? NULL : f[3];
+	q.too_large = 0;
 
 	resp_init(&r, q.method, body, sizeof(body));
 	handle(&q, clocks[(flags >> 2) % (sizeof(clocks) / sizeof(clocks[0]))],

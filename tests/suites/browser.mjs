@@ -1,7 +1,10 @@
 // The page in a real browser: Debian's headless Chromium, driven by
 // playwright-core (no browser is downloaded), loads the page through serve
 // at /, through lighttpd (tests/lib/hosts.mjs) under /mt and through the Spin
-// emulation under /mt, with the browser's time zone far from Moscow.
+// emulation under /mt, and the wasi:http component under jco serve at /mt
+// (one instance; the headers Spin's router adds come from a router in
+// front, tests/lib/jco-serve.mjs --route), with the browser's time zone far
+// from Moscow.
 // For each: the clock shows Moscow time within 2 s of this test's own
 // clock and ticks; the page's own re-sync request to the API under its
 // prefix succeeds; nothing is logged as an error and no Content Security
@@ -43,13 +46,14 @@ process.on("exit", () => { for (const p of procs) p.kill("SIGTERM"); });
 function start(argv) {
   const p = spawn(argv[0], argv.slice(1), { cwd: repo, stdio: ["pipe", "pipe", "inherit"] });
   procs.push(p);
-  return printedPort(p, argv.join(" "));
+  return printedPort(p, argv.join(" "), { ms: 60000 });
 }
 
 const CONTEXTS = [
   ["serve", () => start(["./serve", "-q", "-b", "127.0.0.1", "-p", "0", "./cgi"]), ""],
   ["lighttpd", () => start([process.execPath, join(here, "lib/hosts.mjs"), "lighttpd"]), "/mt"],
   ["spin", () => start([process.execPath, join(here, "lib/spin.mjs"), "--component", join(here, ".build/jco"), "--route", "/mt/..."]), "/mt"],
+  ["component", () => start([process.execPath, join(here, "lib/jco-serve.mjs"), join(repo, "cgi.component.wasm"), "--route", "/mt/..."]), "/mt"],
 ];
 
 // The Moscow wall clock, as seconds of the day, for a Unix time in ms.

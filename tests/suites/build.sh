@@ -18,6 +18,8 @@ make -s -C "$W" CFLAGS='-std=c99 -pedantic -Wall -Wextra -Werror -O2' cgi serve 
 check "cc -Wall -Wextra -Werror -pedantic" $?
 make -s -C "$W" WASI_CFLAGS='--target=wasm32-wasi --sysroot=/usr -std=c99 -Wall -Wextra -Werror -Oz' wasm >>"$W/log" 2>&1
 check "clang-19 wasm32-wasi -Wall -Wextra -Werror" $?
+make -s -C "$W" WASI_CFLAGS='--target=wasm32-wasi --sysroot=/usr -std=c99 -pedantic -Wall -Wextra -Werror -Oz' tests/.build/cgi-core.wasm >>"$W/log" 2>&1
+check "the component's core module (component.c + cgi.c): clang-19 -pedantic -Wall -Wextra -Werror" $?
 rm -f "$W/cgi" "$W/serve"
 make -s -C "$W" CC=musl-gcc LDFLAGS=-static >>"$W/log" 2>&1 &&
     ! readelf -l "$W/cgi" | grep -q INTERP && ! readelf -l "$W/serve" | grep -q INTERP &&

@@ -15,6 +15,15 @@
 //                                               (tests/lib/spin.mjs) running
 //                                               DIR's component at route R
 //                                               ("/..." or "/mt/...")
+//   node tests/suites/contract.mjs component FILE [--isolate] [--route R]
+//                                               the same cases over HTTP
+//                                               to the wasi:http component
+//                                               FILE under jco serve (one
+//                                               instance; --isolate: one per
+//                                               request); under a route
+//                                               "/mt/..." the client sends
+//                                               the headers Spin's router
+//                                               adds (spin-path-info, ...)
 //   node tests/suites/contract.mjs host NAME [--root]   the same cases over HTTP
 //                                               to a real host started
 //                                               from deploy/ by
@@ -45,13 +54,15 @@ const route = routeIdx >= 0 ? rest[routeIdx + 1] : "/...";
 const SERVE_HOSTS = ["systemd", "systemd-accept", "tcpserver", "inetd", "xinetd",
   "serve-fastcgi", "serve-spawn-fcgi", "serve-fcgiwrap"];
 const atRoot = rest.includes("--root") || SERVE_HOSTS.includes(target);
-const prefix = kind === "spin" ? route.replace(/\/\.\.\.$/, "")
+const isolate = rest.includes("--isolate");
+const prefix = kind === "spin" || kind === "component" ? route.replace(/\/\.\.\.$/, "")
   : kind === "host" && !atRoot ? "/mt" : "";
 // the name a case's "via" overrides know this runner by
 const via = kind === "host" ? target : kind;
-const label = kind === "host" ? `host ${target}${prefix ? " at " + prefix : " at /"}` : kind;
-if (!["native", "wasi", "jco", "serve", "spin", "host"].includes(kind) || !target) {
-  console.error("usage: node tests/suites/contract.mjs native|wasi|jco|serve|spin|host TARGET [--ref PROGRAM] [--route R] [--root]");
+const label = kind === "host" ? `host ${target}${prefix ? " at " + prefix : " at /"}`
+  : kind === "component" ? `component${isolate ? " (instance per request)" : ""}${prefix ? " at " + prefix : ""}` : kind;
+if (!["native", "wasi", "jco", "serve", "spin", "host", "component"].includes(kind) || !target) {
+  console.error("usage: node tests/suites/contract.mjs native|wasi|jco|serve|spin|host|component TARGET [--ref PROGRAM] [--route R] [--root] [--isolate]");
   process.exit(2);
 }
 
@@ -133,7 +144,8 @@ async function httpRunner(argv) {
     const timer = setTimeout(() => { s.destroy(); reject(new Error("no answer from the host")); }, 10000);
     // a bodiless POST or PUT says so, as browsers do (lighttpd wants it)
     const cl = method === "POST" || method === "PUT" ? "Content-Length: 0\r\n" : "";
-    const extra = Object.entries(current.request.headers || {}).map(([k, v]) => `${k}: ${expand(v)}\r\n`).join("");
+    const extra = Object.entries({ ...spinHeaders(port, current.request.target), ...current.request.headers })
+      .map(([k, v]) => `${k}: ${expand(v)}\r\n`).join("");
     s.on("connect", () => s.write(`${method} ${prefix}${current.request.target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${extra}${cl}Connection: close\r\n\r\n`, "latin1"));
     s.on("data", (d) => { buf = Buffer.concat([buf, d]); });
     s.on("error", reject);
@@ -154,6 +166,22 @@ async function httpRunner(argv) {
       resolve({ code: 0, reframed, stdout: Buffer.concat([Buffer.from(keep.join("\r\n") + "\r\n\r\n", "latin1"), body]), stderr: Buffer.alloc(0) });
     });
   });
+}
+
+// The headers Spin's router adds to a request for a component mounted at
+// route (tests/lib/spin.mjs plays its WAGI executor, which turns them into
+// variables): the component under jco serve gets them from the client.
+function spinHeaders(port, target) {
+  if (kind !== "component" || !prefix) return {};
+  const path = target.replace(/\?.*$/s, "");
+  return {
+    "spin-full-url": `http://127.0.0.1:${port}${prefix}${target}`,
+    "spin-path-info": path,
+    "spin-matched-route": route,
+    "spin-raw-component-route": route,
+    "spin-component-route": prefix,
+    "spin-base-path": "/",
+  };
 }
 
 // The body of a chunked HTTP message (RFC 9112 7.1), trailers dropped.
@@ -177,6 +205,7 @@ const runner = kind === "native" ? nativeRunner(target)
   : kind === "jco" ? jcoRunner(target)
   : kind === "serve" ? await httpRunner([target, "-q", "-b", "127.0.0.1", "-p", "0", "./cgi"])
   : kind === "host" ? await httpRunner([process.execPath, join(here, "lib/hosts.mjs"), target, ...(atRoot ? ["--root"] : [])])
+  : kind === "component" ? await httpRunner([process.execPath, join(here, "lib/jco-serve.mjs"), target, ...(isolate ? ["--isolate"] : [])])
   : await httpRunner([process.execPath, join(here, "lib/spin.mjs"), "--component", target, "--route", route]);
 const reference = refProgram ? nativeRunner(refProgram) : null;
 
@@ -379,7 +408,8 @@ export function expectFor(c, name = via) {
 
 let passed = 0, failed = 0, other = 0;
 // --http: only the cases with an HTTP form (the matrix's rows)
-const httpOnly = kind === "serve" || kind === "spin" || kind === "host" || rest.includes("--http");
+const overHttp = kind === "serve" || kind === "spin" || kind === "host" || kind === "component";
+const httpOnly = overHttp || rest.includes("--http");
 const jsonIdx = rest.indexOf("--json");
 const cells = [];	// per case: { name, cell } for make matrix
 const native = nativeRunner("./cgi");
@@ -394,7 +424,6 @@ function statusOf(res) {
 // Through a server the program's body must be the one ./cgi writes for the
 // same variables (SCRIPT_NAME the mount point), but for the clock.
 function sameBody(res, env) {
-  const overHttp = kind === "serve" || kind === "spin" || kind === "host";
   const ref = native([], overHttp ? { ...env, SCRIPT_NAME: prefix } : env);
   const body = (b) => { const i = b.indexOf("\r\n\r\n"); return normalize(b.subarray(i + 4)); };
   return body(ref.stdout) === body(res.stdout);

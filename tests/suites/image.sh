@@ -11,6 +11,8 @@ TAG=localhost/moscow-time:check
 WTAG=localhost/moscow-time:check-wasm
 NATIVE_MAX=112000	# bytes, the native image, both modes
 WASM_MAX=24000		# bytes, the wasm image
+CTAG=localhost/moscow-time:check-component
+COMPONENT_MAX=28000	# bytes, the component image
 B="buildah --storage-driver vfs"
 P="podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs"
 T=tests/.build/image
@@ -27,7 +29,7 @@ done
 $P image exists localhost/debian:bookworm-slim ||
     { no "no local debian:bookworm-slim base image: run make deps (tests/install/image-deps.sh)"; done_; }
 mkdir -p $T
-make -s cgi.wasm
+make -s cgi.wasm cgi.component.wasm
 
 names=""
 cleanup() {
@@ -177,6 +179,49 @@ if tests/node_modules/.bin/jco new $T/image.wasm --wasi-command -o $T/image.comp
 	wait $spid 2>/dev/null
 else
 	no "jco cannot wrap the image's module: run make deps"
+fi
+
+# ---- the component image: Dockerfile.wasm --target component -------------
+# Built from a copy of the context in which the parts of tests/node_modules
+# it needs are real directories (in a worktree tests/node_modules may be a
+# symlink, which a build context cannot follow).
+NM=tests/node_modules/@bytecodealliance
+rm -rf $T/ctx
+mkdir -p $T/ctx/wit $T/ctx/templates $T/ctx/$NM/jco/lib/wit
+cp Makefile cgi.c cgi.h render.h component.c wasi-http.h Dockerfile.wasm .dockerignore $T/ctx/
+cp templates/embed.c templates/index.html $T/ctx/templates/
+cp wit/world.wit wit/component.mjs $T/ctx/wit/
+cp -RL $NM/jco-transpile $NM/preview2-shim $T/ctx/$NM/ && cp -RL $NM/jco/lib/wit/builtin $T/ctx/$NM/jco/lib/wit/
+if $B bud --isolation chroot --pull=never --network host --platform wasi/wasm \
+    --build-arg BUILDPLATFORM=linux/amd64 --target component -q -t $CTAG -f Dockerfile.wasm $T/ctx > $T/build-component.log 2>&1; then
+	ok "Dockerfile.wasm --target component builds for --platform wasi/wasm"
+	plat=$($P image inspect $CTAG --format '{{.Os}}/{{.Architecture}}')
+	check "the component image's config says os=wasi, architecture=wasm ($plat)" [ "$plat" = wasi/wasm ]
+	size=$($P image inspect $CTAG --format '{{.Size}}')
+	check "the component image is $size bytes, at most $COMPONENT_MAX" [ "$size" -le $COMPONENT_MAX ]
+	entry=$($P image inspect $CTAG --format '{{.Config.Entrypoint}}')
+	check "the component image's entrypoint is /cgi.component.wasm ($entry)" [ "$entry" = "[/cgi.component.wasm]" ]
+	c=$($B from --pull=never --name mt-check-component $CTAG 2>/dev/null)
+	m=$($B mount "$c" 2>/dev/null)
+	cp "$m/cgi.component.wasm" $T/image-http.wasm 2>/dev/null
+	check "the component image holds nothing else ($(ls -A "$m" | tr '\n' ' '))" [ "$(ls -A "$m")" = cgi.component.wasm ]
+	$B umount "$c" >/dev/null 2>&1
+	$B rm "$c" >/dev/null 2>&1
+	check "the component in the image is byte-identical to make component's" cmp -s $T/image-http.wasm cgi.component.wasm
+	# served by jco serve, one instance per request as Spin does
+	rm -f $T/jco-serve.port
+	$NODE tests/lib/jco-serve.mjs $T/image-http.wasm --isolate > $T/jco-serve.port 2>$T/jco-serve.err &
+	jpid=$!
+	i=0
+	while [ ! -s $T/jco-serve.port ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	jport=$(head -n 1 $T/jco-serve.port)
+	curl -s -m 20 "http://127.0.0.1:$jport/api/time" > $T/jco-serve.json
+	check "the image's component answers GET /api/time under jco serve" valid_json $T/jco-serve.json
+	kill $jpid 2>/dev/null
+	wait $jpid 2>/dev/null
+else
+	tail -n 20 $T/build-component.log
+	no "Dockerfile.wasm --target component builds"
 fi
 
 # ---- Kubernetes, with podman kube play ----------------------------------

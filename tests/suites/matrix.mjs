@@ -28,6 +28,10 @@ const COLUMNS = [
   ["serve -F", ["host", "serve-fastcgi"]],
   ["serve -f spawn-fcgi", ["host", "serve-spawn-fcgi"]],
   ["serve -f fcgiwrap", ["host", "serve-fcgiwrap"]],
+  // the wasi:http component under jco serve at /mt, Spin's router headers
+  // sent by the client: one instance, and a fresh one per request
+  ["component /mt", ["component", "cgi.component.wasm", "--route", "/mt/..."]],
+  ["component /mt, instance per request", ["component", "cgi.component.wasm", "--route", "/mt/...", "--isolate"]],
   ["apache /mt", ["host", "apache"]],
   ["apache /", ["host", "apache", "--root"]],
   ["lighttpd /mt", ["host", "lighttpd"]],

@@ -137,6 +137,7 @@ main(void)
 			q.path_info = routes[i].path;
 			q.raw_path = NULL;
 			q.script_name = "";
+			q.too_large = 0;
 			resp_init(&r, methods[k], b, sizeof(b));
 			handle(&q, 0, &r);
 			bad += r.status != want[k];
@@ -165,6 +166,67 @@ main(void)
 	answer(head_time, &s);
 	bad += has(&s, "moscow_time");
 	report("cgi_request reads env_vars and writes through its writer", bad);
+
+	/*
+	 * resp_fields is the header block: the CGI prints its fields, in its
+	 * order, after the Status line, for every kind of answer (the
+	 * component sends the same list as wasi:http fields)
+	 */
+	bad = 0;
+	{
+		static char b[RESP_BODY_MAX], h[RESP_HEAD_MAX], want[RESP_HEAD_MAX];
+		const char *paths[] = { "/api/time", "/", "/nope" };
+		const char *methods[] = { "GET", "HEAD", "OPTIONS", "POST" };
+		struct fields fs;
+		struct buf hb, wb;
+		size_t	 k, j;
+
+		for (i = 0; i < 3; i++)
+			for (k = 0; k < 4; k++) {
+				memset(&q, 0, sizeof(q));
+				q.method = methods[k];
+				q.path_info = paths[i];
+				resp_init(&r, methods[k], b, sizeof(b));
+				handle(&q, 0, &r);
+				buf_init(&hb, h, sizeof(h));
+				render_head(&hb, &r);
+				resp_fields(&r, &fs);
+				buf_init(&wb, want, sizeof(want));
+				if (r.status != S_OK) {
+					buf_str(&wb, "Status: ");
+					render_status(&wb, r.status);
+					buf_str(&wb, "\r\n");
+				}
+				for (j = 0; j < fs.n; j++) {
+					buf_add(&wb, fs.f[j].name, fs.f[j].namelen);
+					buf_add(&wb, ": ", 2);
+					buf_add(&wb, fs.f[j].value, fs.f[j].valuelen);
+					buf_add(&wb, "\r\n", 2);
+				}
+				buf_add(&wb, "\r\n", 2);
+				bad += hb.len != wb.len || memcmp(h, want, hb.len) != 0;
+				bad += fs.n > RESP_FIELDS_MAX;
+				/* no body for HEAD or 204, all of it otherwise */
+				bad += resp_body_sent(&r) != (k == 1 || r.ctype == NULL ?
+				    0 : r.body.len);
+			}
+	}
+	report("resp_fields: the CGI header block's fields, in order; resp_body_sent", bad);
+
+	/* a request its front end could not hold: 431, before anything else */
+	{
+		static char b[RESP_BODY_MAX + 1];	/* zeroed: a C string */
+
+		memset(&q, 0, sizeof(q));
+		q.method = "GET";
+		q.path_info = "/";
+		q.too_large = 1;
+		resp_init(&r, "GET", b, sizeof(b) - 1);
+		handle(&q, 0, &r);
+		bad = r.status != S_FIELDS_TOO_LARGE || r.ctype == NULL ||
+		    strstr(b, "<h1>431 Request Header Fields Too Large</h1>") == NULL;
+	}
+	report("too_large: a 431 with its page", bad);
 
 	return report_done();
 }
