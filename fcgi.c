@@ -477,8 +477,12 @@ addr_listed(const char *list, int af, const unsigned char *a)
 	size_t	 n;
 
 	for (;;) {
-		list += strspn(list, ", \t");
-		if ((n = strcspn(list, ", \t")) == 0)
+		while (*list == ',' || *list == ' ' || *list == '\t')
+			list++;
+		for (n = 0; list[n] != '\0' && list[n] != ',' &&
+		    list[n] != ' ' && list[n] != '\t'; n++)
+			;
+		if (n == 0)
 			return 0;
 		if (n < sizeof(one)) {
 			memcpy(one, list, n);
@@ -636,9 +640,10 @@ fcgi_loop(int ls)
 	}
 	request_ms = req * 1000;
 	keep_ms = keep * 1000;
-	(void)signal(SIGPIPE, SIG_IGN);
-	/* SIGTERM arrives only inside ppoll, so none is missed before it */
 	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	/* SIGTERM arrives only inside ppoll, so none is missed before it */
 	sa.sa_handler = on_term;
 	(void)sigemptyset(&sa.sa_mask);
 	(void)sigaction(SIGTERM, &sa, NULL);

@@ -201,8 +201,9 @@ struct fcgi_reader {
 };
 
 /*
- * Take from p[0..n) for request id, at most max bytes of a stream at a
- * time: *used is what was taken.
+ * Take from p[0..n) for request id, at most max (1 or more) bytes of
+ * FCGI_STDOUT at a time, where the reader has room for them: *used is
+ * what was taken.
  */
 static inline enum fcgi_read
 fcgi_read(struct fcgi_reader *r, unsigned id, const unsigned char *p,
@@ -236,7 +237,7 @@ fcgi_read(struct fcgi_reader *r, unsigned id, const unsigned char *p,
 		if (r->left > 0 && i < n && r->id == id &&
 		    (r->type == FT_STDOUT || r->type == FT_STDERR)) {
 			k = r->left < n - i ? r->left : n - i;
-			if (k > max)
+			if (k > max && r->type == FT_STDOUT)
 				k = max;
 			*data = p + i;
 			*len = k;

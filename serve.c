@@ -87,6 +87,7 @@
 /* The FastCGI back end (-F, -f). */
 #define FCGI_ID		1		/* the request id: one request per connection at a time */
 #define FCGI_READ_BYTES	16384		/* bytes of the responder's records one read takes */
+#define FCGI_READS_TURN	4		/* reads of one responder connection per loop turn */
 #define FCGI_PROBE_MS	1000		/* ms a new responder may not exit or close a connection */
 #define FCGI_BACKOFF_MS	100		/* first wait before restarting a responder that exited */
 #define FCGI_BACKOFF_MAX_MS 5000	/* the longest wait, doubled from the first */
@@ -487,6 +488,10 @@ conn_send1(struct conn *c, const void *p, size_t n)
 
 /* ---- Relaying a CGI response -------------------------------------- */
 
+static void resp_done(struct conn *, enum status);
+static void conn_drop(struct conn *);
+static void refuse(struct conn *, enum status);
+
 /* A response is to be relayed to c: nothing of it has come yet. */
 static void
 relay_begin(struct relay *r, const struct conn *c)
@@ -590,11 +595,22 @@ relay_take(struct conn *c, struct relay *r, int eof)
 	return eof ? RL_DONE : RL_MORE;
 }
 
+/*
+ * The response to c, relayed as far as st, cannot be finished: status if
+ * nothing of it was sent yet, else the connection is cut (the client
+ * sees a short response).
+ */
+static void
+relay_abort(struct conn *c, enum pstate st, enum status status)
+{
+	if (st == P_HEAD || st == P_HOLD)
+		refuse(c, status);
+	else
+		conn_drop(c);
+}
+
 /* ---- Programs ------------------------------------------------------ */
 
-static void resp_done(struct conn *, enum status);
-static void conn_drop(struct conn *);
-static void refuse(struct conn *, enum status);
 
 static struct prog *
 prog_of(pid_t pid)
@@ -1175,10 +1191,7 @@ prog_expire(struct prog *p)
 	if (c != NULL) {
 		p->c = NULL;
 		c->p = NULL;
-		if (p->mem->rl.st == P_HEAD || p->mem->rl.st == P_HOLD)
-			refuse(c, S_GATEWAY_TIMEOUT);
-		else
-			conn_drop(c);
+		relay_abort(c, p->mem->rl.st, S_GATEWAY_TIMEOUT);
 	}
 	if (p->kill_at == 0 && !p->exited) {
 		prog_signal(p, SIGTERM);
@@ -1252,6 +1265,19 @@ fcl_connect(struct fcl *b)
 	}
 	b->used = 0;
 	return 0;
+}
+
+/*
+ * 1 if b's kept connection is gone or talks out of turn: the responder
+ * closed it (or reset it) between requests, or sent something unasked.
+ */
+static int
+fcl_stale(const struct fcl *b)
+{
+	char	 x;
+	ssize_t	 n = recv(b->fd, &x, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n >= 0 || !io_again();
 }
 
 /* Close b's connection; the next request on b opens another. */
@@ -1336,7 +1362,7 @@ fcl_start(struct conn *c, struct fcl *b)
 {
 	static unsigned char sh[FCGI_STDIN_RECS + 1][FCGI_HEAD];
 	struct iovec iov[2 * FCGI_STDIN_RECS + 2];
-	int	 cnt, tries;
+	int	 cnt, tries, e;
 
 	if (b->mem == NULL && (b->mem = malloc(sizeof(*b->mem))) == NULL) {
 		refuse(c, S_UNAVAILABLE);
@@ -1344,15 +1370,18 @@ fcl_start(struct conn *c, struct fcl *b)
 	}
 	if (conn_env(c, &b->mem->env, b->mem->envmem) == -1)
 		return;
-	cnt = fcl_encode(b, c, iov, sh);
+	if (b->fd != -1 && fcl_stale(b))
+		fcl_close(b);
 	/* a kept connection the responder closed meanwhile: once more */
 	for (tries = 0; ; tries++) {
 		if (b->fd == -1 && fcl_connect(b) == -1) {
+			e = errno;
 			logmsg("cannot connect to the FastCGI responder: ",
-			    errtext(errno), NULL);
-			refuse(c, errno == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY);
+			    errtext(e), NULL);
+			refuse(c, e == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY);
 			return;
 		}
+		cnt = fcl_encode(b, c, iov, sh);	/* outq_send moves iov */
 		if (outq_send(&b->q, b->fd, iov, cnt) != -1)
 			break;
 		if (!b->used || tries > 0) {
@@ -1387,12 +1416,8 @@ fcl_fail(struct fcl *b, enum status status, const char *why)
 	logmsg("FastCGI responder: ", why, NULL);
 	fcl_close(b);
 	fcl_release(b);
-	if (c == NULL)
-		return;
-	if (b->mem->rl.st == P_HEAD || b->mem->rl.st == P_HOLD)
-		refuse(c, status);
-	else
-		conn_drop(c);
+	if (c != NULL)
+		relay_abort(c, b->mem->rl.st, status);
 }
 
 /*
@@ -1410,6 +1435,7 @@ fcl_abandon(struct fcl *b)
 		b->c->b = NULL;
 	b->c = NULL;
 	b->mem->rl.st = P_DONE;
+	b->mem->rl.olen = 0;
 	fcgi_head(h, FT_ABORT_REQUEST, FCGI_ID, 0);
 	iov.iov_base = h;
 	iov.iov_len = sizeof(h);
@@ -1455,10 +1481,15 @@ fcl_read(struct fcl *b)
 	struct conn *c;
 	ssize_t	 n;
 	size_t	 used, len;
+	int	 reads = 0;
 
 	while (b->busy && (b->c == NULL || outq_empty(&b->c->pend))) {
 		c = b->c;
 		if (b->inoff == b->inlen) {
+			/* a responder that floods STDERR, or output nobody
+			 * waits for, has its turn; poll brings it back */
+			if (reads++ == FCGI_READS_TURN)
+				return;
 			n = read(b->fd, b->mem->in, sizeof(b->mem->in));
 			if (n == -1 && errno == EINTR)
 				continue;
@@ -1472,8 +1503,8 @@ fcl_read(struct fcl *b)
 			b->inlen = (size_t)n;
 		}
 		switch (fcgi_read(&b->rd, FCGI_ID, b->mem->in + b->inoff,
-		    b->inlen - b->inoff, sizeof(r->obuf) - r->olen, &used, &d,
-		    &len)) {
+		    b->inlen - b->inoff, c == NULL ? sizeof(b->mem->in) :
+		    sizeof(r->obuf) - r->olen, &used, &d, &len)) {
 		case FR_MORE:
 			b->inoff += used;
 			continue;
@@ -1503,6 +1534,10 @@ fcl_read(struct fcl *b)
 			}
 		case FR_END:
 			b->inoff += used;
+			/* ended with request bytes still unsent: the stream
+			 * is out of step, the connection not to be kept */
+			if (!outq_empty(&b->q))
+				fcl_close(b);
 			if (c == NULL) {
 				fcl_release(b);
 				start_queued();
@@ -1540,7 +1575,7 @@ static void
 fcl_write(struct fcl *b)
 {
 	if (outq_flush(&b->q, b->fd) == -1)
-		fcl_fail(b, S_BAD_GATEWAY, "stopped reading");
+		fcl_fail(b, S_BAD_GATEWAY, "the connection failed");
 }
 
 /*
@@ -1552,19 +1587,15 @@ static void
 fcl_expire(struct fcl *b)
 {
 	struct conn *c = b->c;
+	enum pstate st;
 
 	if (b->abort_at == 0) {
 		logmsg("the FastCGI request ran out of time: ", prog_argv[0],
 		    NULL);
-		if (c != NULL && (b->mem->rl.st == P_HEAD ||
-		    b->mem->rl.st == P_HOLD)) {
-			fcl_abandon(b);
-			refuse(c, S_GATEWAY_TIMEOUT);
-		} else if (c != NULL) {
-			fcl_abandon(b);
-			conn_drop(c);
-		} else
-			fcl_abandon(b);
+		st = b->mem->rl.st;
+		fcl_abandon(b);
+		if (c != NULL)
+			relay_abort(c, st, S_GATEWAY_TIMEOUT);
 		return;
 	}
 	logmsg("the FastCGI responder does not answer: ", prog_argv[0],
@@ -1650,8 +1681,8 @@ fc_exited(int status)
 	logmsg(WIFSIGNALED(status) ? "the FastCGI responder was killed by "
 	    "signal " : "the FastCGI responder exited with status ", num,
 	    "; restarting it");
-	if (fc.backoff_ms < FCGI_BACKOFF_MAX_MS)
-		fc.backoff_ms *= 2;
+	fc.backoff_ms = fc.backoff_ms < FCGI_BACKOFF_MAX_MS / 2 ?
+	    fc.backoff_ms * 2 : FCGI_BACKOFF_MAX_MS;
 }
 
 /* -F: restart the responder when its back-off is over. */
@@ -2528,6 +2559,10 @@ timers(void)
 	}
 	for (i = 0; fc.on && i < opt.maxprogs; i++) {
 		b = &fcls[i];
+		/* an abandoned request's records already read: no poll
+		 * event will come for them */
+		if (b->busy && b->c == NULL && b->inoff < b->inlen)
+			fcl_read(b);
 		if (!b->busy)
 			continue;
 		d = b->abort_at != 0 ? b->abort_at : b->deadline;
@@ -2539,6 +2574,10 @@ timers(void)
 	if (fc.restart_at != 0 && now >= fc.restart_at)
 		fc_restart();
 	NEXT(fc.restart_at);
+	/* a request started after this (start_queued) sets its deadline
+	 * later: wake up by then at the latest */
+	if (nrunning > 0 || qhead != NULL)
+		NEXT(now + (int64_t)opt.cgi_timeout * 1000);
 	if (stopping)
 		NEXT(stop_by);
 	if (accept_paused_until > now)
@@ -2662,7 +2701,8 @@ on_event(const struct pollfd *pf, const struct owner *ow)
 		if (b->fd == -1)
 			break;
 		if (!b->busy) {		/* closed, or talking out of turn */
-			fcl_close(b);
+			if (fcl_stale(b))
+				fcl_close(b);
 			break;
 		}
 		if (pf->revents & POLLOUT && !outq_empty(&b->q))
@@ -2809,6 +2849,8 @@ find_program(int argc, char *argv[], const char *self)
 		prog_argv[0] = path;
 		prog_argv[1] = NULL;
 	}
+	if (fc.on && strlen(prog_argv[0]) >= PATH_MAX)
+		die(2, 0, "the program's path is too long", NULL, NULL);
 	/* -f: the program is the responder's to run (SCRIPT_FILENAME) */
 	if (fc.on != 2 && access(prog_argv[0], X_OK) != 0)
 		die(1, 0, "cannot run ", prog_argv[0], ": not an executable file");
