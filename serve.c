@@ -184,11 +184,19 @@ struct prog {
  */
 struct fclmem {
 	struct relay	 rl;
+	unsigned char	 in[FCGI_READ_BYTES];
+};
+
+/*
+ * Where a request is encoded, one for all: outq_send() has copied what
+ * the responder did not take before the next request is encoded, so
+ * every connection's memory is only its relay and its reads.
+ */
+static struct {
 	struct env	 env;
 	char		 envmem[ENV_BYTES];
 	unsigned char	 req[FCGI_REQ_MAX];
-	unsigned char	 in[FCGI_READ_BYTES];
-};
+} enc;
 
 struct fcl {
 	int		 fd;		/* -1: not connected */
@@ -1309,15 +1317,15 @@ typedef char fcgi_params_fit[ENV_BYTES + PATH_MAX + 8 * (ENV_MAX + 1) <=
     FCGI_CONTENT_MAX ? 1 : -1];
 
 /*
- * The request's records into mem->req and iov (FCGI_STDIN's headers into
+ * The request's records into enc.req and iov (FCGI_STDIN's headers into
  * sh): BEGIN_REQUEST, the parameters, STDIN with the body, the ends. The
  * number of iov entries.
  */
 static int
-fcl_encode(struct fcl *b, const struct conn *c, struct iovec *iov,
+fcl_encode(const struct conn *c, struct iovec *iov,
     unsigned char (*sh)[FCGI_HEAD])
 {
-	unsigned char *o = b->mem->req;
+	unsigned char *o = enc.req;
 	char	**v, *eq;
 	size_t	 n, len, off;
 	int	 cnt = 0, i;
@@ -1327,7 +1335,7 @@ fcl_encode(struct fcl *b, const struct conn *c, struct iovec *iov,
 	o[FCGI_HEAD + 1] = FCGI_RESPONDER;
 	o[FCGI_HEAD + 2] = FCGI_KEEP_CONN;
 	n = 2 * FCGI_HEAD + FCGI_END_BODY;
-	for (v = b->mem->env.v; *v != NULL; v++) {
+	for (v = enc.env.v; *v != NULL; v++) {
 		eq = strchr(*v, '=');
 		n += fcgi_put_pair(o + n, FCGI_REQ_MAX - FCGI_HEAD - n, *v,
 		    (size_t)(eq - *v), eq + 1, strlen(eq + 1));
@@ -1368,11 +1376,10 @@ fcl_start(struct conn *c, struct fcl *b)
 		refuse(c, S_UNAVAILABLE);
 		return;
 	}
-	if (conn_env(c, &b->mem->env, b->mem->envmem) == -1)
+	if (conn_env(c, &enc.env, enc.envmem) == -1)
 		return;
-	if (b->fd != -1 && fcl_stale(b))
-		fcl_close(b);
-	/* a kept connection the responder closed meanwhile: once more */
+	/* a kept connection the responder closed meanwhile: once more (one
+	 * it closed while idle was seen then: on_event) */
 	for (tries = 0; ; tries++) {
 		if (b->fd == -1 && fcl_connect(b) == -1) {
 			e = errno;
@@ -1381,7 +1388,7 @@ fcl_start(struct conn *c, struct fcl *b)
 			refuse(c, e == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY);
 			return;
 		}
-		cnt = fcl_encode(b, c, iov, sh);	/* outq_send moves iov */
+		cnt = fcl_encode(c, iov, sh);	/* outq_send moves iov */
 		if (outq_send(&b->q, b->fd, iov, cnt) != -1)
 			break;
 		if (!b->used || tries > 0) {
