@@ -51,6 +51,16 @@ wait_http() {
 	done
 	return 1
 }
+# sigterm_check NAME MS WHAT: SIGTERM to container NAME ends it with
+# status 0 within MS milliseconds; the container is removed
+sigterm_check() {
+	t0=$(date +%s%N)
+	$P kill --signal TERM "$1" >/dev/null
+	st=$($P wait "$1" 2>/dev/null)
+	ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	check "$3: exit $st in $ms ms (at most $2, status 0)" sh -c "[ '$st' = 0 ] && [ $ms -le $2 ]"
+	$P rm -f -t 0 "$1" >/dev/null 2>&1
+}
 # the JSON MODE=once prints: valid, the Moscow time of its timestamp, now
 valid_json() {
 	$NODE -e '
@@ -102,12 +112,7 @@ check "server mode answers /api/time on PORT=$port" wait_http $port /api/time
 check "server mode answers / with the page" sh -c "curl -s -m 2 http://127.0.0.1:$port/ | grep -q 'Current time in Moscow'"
 check "the startup line is in the log" sh -c "$P logs mt-check-serve 2>&1 | grep -q 'listening on http://127.0.0.1:$port/'"
 # SIGTERM to PID 1 while idle: gone within 1 s, status 0
-t0=$(date +%s%N)
-$P kill --signal TERM mt-check-serve >/dev/null
-st=$($P wait mt-check-serve 2>/dev/null)
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-check "SIGTERM as PID 1 when idle: exit $st in $ms ms (at most 1000, status 0)" sh -c "[ '$st' = 0 ] && [ $ms -le 1000 ]"
-$P rm -f mt-check-serve >/dev/null 2>&1
+sigterm_check mt-check-serve 1000 "SIGTERM as PID 1 when idle"
 
 # read-only, no capabilities, no new privileges, an arbitrary uid
 port=$(free_port)
@@ -125,12 +130,7 @@ $P run -d --name mt-check-fcgi --network host --read-only --cap-drop ALL \
 check "-F: the persistent responder answers /api/time" wait_http $port /api/time
 check "-F: and / with the page" sh -c "curl -s -m 2 http://127.0.0.1:$port/ | grep -q 'Current time in Moscow'"
 check "-F: the startup line names /cgi.fcgi" sh -c "$P logs mt-check-fcgi 2>&1 | grep -q 'running /cgi.fcgi'"
-t0=$(date +%s%N)
-$P kill --signal TERM mt-check-fcgi >/dev/null
-st=$($P wait mt-check-fcgi 2>/dev/null)
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-check "-F: SIGTERM stops serve and its responder: exit $st in $ms ms (at most 3000, status 0)" sh -c "[ '$st' = 0 ] && [ $ms -le 3000 ]"
-$P rm -f -t 0 mt-check-fcgi >/dev/null 2>&1
+sigterm_check mt-check-fcgi 3000 "-F: SIGTERM stops serve and its responder"
 
 # ---- the wasm image -----------------------------------------------------
 if $B bud --isolation chroot --pull=never --network host --platform wasi/wasm \
