@@ -14,11 +14,12 @@
 //
 //   node tests/bench/fcgi-hostile.mjs [CGI.FCGI] [SECONDS]   (./cgi.fcgi, 20)
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { drain } from "../lib/fifo.mjs";
 
 const FCGI = process.argv[2] || "./cgi.fcgi";
 const SECS = Number(process.argv[3] || 20);
@@ -157,19 +158,6 @@ async function hostile() {
   console.log(`responder RSS under the load: median ${pct(rss, 0.5)} KiB, max ${rss.at(-1)} KiB (VmHWM ${hwm} KiB)`);
 }
 
-// what can be read now from the FIFO at path (its writer keeps it open)
-function drain(path) {
-  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK), b = Buffer.alloc(65536), out = [];
-  try {
-    for (;;) {
-      let n;
-      try { n = readSync(fd, b); } catch (e) { if (e.code === "EAGAIN") break; throw e; }
-      if (n === 0) break;
-      out.push(Buffer.from(b.subarray(0, n)));
-    }
-  } finally { closeSync(fd); }
-  return Buffer.concat(out).toString("latin1");
-}
 
 // ---- 2. a log nobody reads
 async function log() {

@@ -8,12 +8,13 @@
 //
 // Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../lib/port.mjs";
+import { drain } from "../lib/fifo.mjs";
 
 const FCGI = process.argv[2] || "./cgi.fcgi";
 const DIR = mkdtempSync(join(tmpdir(), "mt-fcgi-"));
@@ -449,21 +450,6 @@ test("HEAD gets no body with the 500 for parameters malformed or over the limit;
   assert(bodyOf(rs[1].stdout).length === cl(rs[1]) && cl(rs[1]) === cl(rs[0]), `GET: ${cl(rs[1])}`);
   c.close();
 });
-
-// what can be read now from the FIFO at path (its writer keeps it open)
-function drain(path) {
-  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK);
-  const chunks = [], b = Buffer.alloc(65536);
-  try {
-    for (;;) {
-      let n;
-      try { n = readSync(fd, b); } catch (e) { if (e.code === "EAGAIN") break; throw e; }
-      if (n === 0) break;
-      chunks.push(Buffer.from(b.subarray(0, n)));
-    }
-  } finally { closeSync(fd); }
-  return Buffer.concat(chunks).toString("latin1");
-}
 
 test("standard error a pipe nobody reads: 2,000 requests that log a line all answered; the lines dropped counted once it drains", async () => {
   const fifo = join(DIR, "stderr.fifo"), N = 2000;

@@ -6,11 +6,12 @@
 //
 // Prints "ok - ..." or "FAIL - ..." per test; exits 1 if any failed.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, constants as fsc, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants as fsc, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import net from "node:net";
 import { printedPort } from "../lib/port.mjs";
+import { drain } from "../lib/fifo.mjs";
 import { assert, eq, exchange, get, one, parseResponses } from "../lib/http.mjs";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -574,19 +575,6 @@ test("the access log is CLF with control bytes escaped", async () => {
   } finally { await s.stop(); }
 });
 
-// Everything waiting in the non-blocking descriptor fd, as text.
-function drain(fd) {
-  const b = Buffer.alloc(65536);
-  let out = "";
-  for (;;) {
-    let n;
-    try { n = readSync(fd, b, 0, b.length, null); } catch (e) { if (e.code === "EAGAIN") break; throw e; }
-    if (n <= 0) break;
-    out += b.toString("latin1", 0, n);
-  }
-  return out;
-}
-
 test("a log nobody reads never stalls serve: lines are dropped, counted, and the count logged", async () => {
   // standard error a FIFO held open and never read until the end
   const dir = mkdtempSync(join(tmpdir(), "mt-log-"));
@@ -609,11 +597,11 @@ test("a log nobody reads never stalls serve: lines are dropped, counted, and the
       answered += xs.reduce((a, x) => a + parseResponses(x.buf).length, 0);
     }
     eq(answered, 2000, "answers with the log full");
-    const first = drain(rd);
+    const first = drain(fifo);
     assert(first.length > 30000, `only ${first.length} bytes of log before the pipe was read`);
     eq((await one(port, get("/lf"))).status, 200, "a request once the log is read");
     await sleep(200);
-    const m = /^serve: (\d+) log lines dropped \(standard error was full\)$/m.exec(drain(rd));
+    const m = /^serve: (\d+) log lines dropped \(standard error was full\)$/m.exec(drain(fifo));
     assert(m, "no count of dropped lines once the log is read");
     const kept = first.split("\n").filter((l) => / 200 /.test(l)).length;
     eq(kept + Number(m[1]), 2000, `lines written (${kept}) and dropped (${m[1]})`);
