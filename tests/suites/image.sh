@@ -51,6 +51,16 @@ wait_http() {
 	done
 	return 1
 }
+# wasm_config TAG WHAT MAX ENTRY: a wasi/wasm image's platform, its size
+# (at most MAX bytes) and its entrypoint
+wasm_config() {
+	plat=$($P image inspect "$1" --format '{{.Os}}/{{.Architecture}}')
+	check "$2's config says os=wasi, architecture=wasm ($plat)" [ "$plat" = wasi/wasm ]
+	size=$($P image inspect "$1" --format '{{.Size}}')
+	check "$2 is $size bytes, at most $3" [ "$size" -le "$3" ]
+	entry=$($P image inspect "$1" --format '{{.Config.Entrypoint}}')
+	check "$2's entrypoint is $4 ($entry)" [ "$entry" = "[$4]" ]
+}
 # sigterm_check NAME MS WHAT: SIGTERM to container NAME ends it with
 # status 0 within MS milliseconds; the container is removed
 sigterm_check() {
@@ -141,12 +151,7 @@ else
 	no "Dockerfile.wasm builds"
 	done_
 fi
-plat=$($P image inspect $WTAG --format '{{.Os}}/{{.Architecture}}')
-check "the wasm image's config says os=wasi, architecture=wasm ($plat)" [ "$plat" = wasi/wasm ]
-size=$($P image inspect $WTAG --format '{{.Size}}')
-check "the wasm image is $size bytes, at most $WASM_MAX" [ "$size" -le $WASM_MAX ]
-entry=$($P image inspect $WTAG --format '{{.Config.Entrypoint}}')
-check "the wasm image's entrypoint is /cgi.wasm ($entry)" [ "$entry" = "[/cgi.wasm]" ]
+wasm_config $WTAG "the wasm image" $WASM_MAX /cgi.wasm
 c=$($B from --pull=never --name mt-check-wasm $WTAG 2>/dev/null)
 m=$($B mount "$c" 2>/dev/null)
 cp "$m/cgi.wasm" $T/image.wasm 2>/dev/null
@@ -195,12 +200,7 @@ cp -RL $NM/jco-transpile $NM/preview2-shim $T/ctx/$NM/ && cp -RL $NM/jco/lib/wit
 if $B bud --isolation chroot --pull=never --network host --platform wasi/wasm \
     --build-arg BUILDPLATFORM=linux/amd64 --target component -q -t $CTAG -f Dockerfile.wasm $T/ctx > $T/build-component.log 2>&1; then
 	ok "Dockerfile.wasm --target component builds for --platform wasi/wasm"
-	plat=$($P image inspect $CTAG --format '{{.Os}}/{{.Architecture}}')
-	check "the component image's config says os=wasi, architecture=wasm ($plat)" [ "$plat" = wasi/wasm ]
-	size=$($P image inspect $CTAG --format '{{.Size}}')
-	check "the component image is $size bytes, at most $COMPONENT_MAX" [ "$size" -le $COMPONENT_MAX ]
-	entry=$($P image inspect $CTAG --format '{{.Config.Entrypoint}}')
-	check "the component image's entrypoint is /cgi.component.wasm ($entry)" [ "$entry" = "[/cgi.component.wasm]" ]
+	wasm_config $CTAG "the component image" $COMPONENT_MAX /cgi.component.wasm
 	c=$($B from --pull=never --name mt-check-component $CTAG 2>/dev/null)
 	m=$($B mount "$c" 2>/dev/null)
 	cp "$m/cgi.component.wasm" $T/image-http.wasm 2>/dev/null
