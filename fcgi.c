@@ -7,8 +7,11 @@
  * FCGI_STDIN streams have ended: its parameters are the environment,
  * cgi_request() (cgi.c) decides and renders as for the plain CGI, and the
  * writer frames the response as one FCGI_STDOUT record, the stream's end
- * and FCGI_END_REQUEST. One request at a time on a connection
- * (FCGI_MPXS_CONNS 0), as nginx and lighttpd send them. Peers that
+ * and FCGI_END_REQUEST. A connection may carry several requests at once
+ * (FCGI_MPXS_CONNS 1: serve sends them so), their records interleaved,
+ * up to FCGI_MPX_OPEN of them arriving at a time; nginx and lighttpd
+ * send one at a time. The answers to what one read brought go out in one
+ * write (FCGI_CORK_BYTES). Peers that
  * reach the socket directly are bounded by deadlines and the cap (see
  * Limits); SIGTERM finishes the requests in flight; log lines never block
  * (log.h). Started any other way it is the plain CGI. The record format
@@ -54,25 +57,35 @@
 #define FCGI_REQUEST_S		5	/* seconds for a request to arrive whole */
 #define FCGI_KEEP_S		120	/* seconds a kept connection may idle between requests */
 #define FCGI_TIMEOUT_MAX_S	3600	/* the highest FCGI_REQUEST_TIMEOUT and FCGI_KEEP_TIMEOUT */
+#define FCGI_MPX_OPEN		8	/* requests of a connection arriving at once; past them FCGI_OVERLOADED */
+#define FCGI_CORK_BYTES		(64 * 1024) /* bytes of answers held for one write */
 
 /* A response fits one FCGI_STDOUT record (else this does not compile). */
 typedef char fcgi_fits[RESP_HEAD_MAX + RESP_BODY_MAX <= FCGI_CONTENT_MAX ? 1 : -1];
+
+/* A request arriving on a connection. */
+struct freq {
+	unsigned	 id;		/* 0: a free place */
+	int		 keep;		/* its FCGI_KEEP_CONN */
+	int		 params_end;	/* its FCGI_PARAMS stream has ended */
+	int		 stdin_end;	/* its FCGI_STDIN stream has ended */
+	int		 over;		/* its parameters passed ENV_BYTES_MAX */
+	unsigned char	*par;		/* its FCGI_PARAMS stream */
+	size_t		 parlen, parcap;
+};
 
 /* One connection from the web server. */
 struct fconn {
 	int		 fd;
 	int		 done;		/* close once out is written */
 	int		 dead;		/* close now */
-	unsigned	 id;		/* the request being received; 0: none */
-	int		 keep;		/* its FCGI_KEEP_CONN */
-	int		 params_end;	/* its FCGI_PARAMS stream has ended */
-	int		 stdin_end;	/* its FCGI_STDIN stream has ended */
-	int		 over;		/* its parameters passed ENV_BYTES_MAX */
+	int		 full;		/* the socket took less than out: take nothing more */
+	unsigned	 answering;	/* the request id write_fcgi() frames */
+	int		 nopen;		/* requests arriving */
+	struct freq	 r[FCGI_MPX_OPEN];
 	unsigned char	*in;		/* bytes read and not yet taken */
 	size_t		 inlen;
-	unsigned char	*par;		/* its FCGI_PARAMS stream */
-	size_t		 parlen, parcap;
-	struct outq	 out;		/* bytes the socket did not take yet */
+	struct outq	 out;		/* answers not written yet */
 	int		 fresh;		/* nothing received yet */
 	int64_t		 idle;		/* ms since nothing is in flight; 0: busy */
 	int64_t		 deadline;	/* ms: closed then */
@@ -87,17 +100,38 @@ static volatile sig_atomic_t got_term;
 static int		 stopping;	/* after SIGTERM: no new requests kept */
 
 /*
- * Send iov to c: what the socket does not take now waits in c->out, and
- * no more of c's records are taken meanwhile. 0, or -1 (c is dead).
+ * Write what c->out holds: what the socket does not take waits, and no
+ * more of c's records are taken meanwhile (c->full).
+ */
+static void
+fcgi_flush(struct fconn *c)
+{
+	if (outq_empty(&c->out))
+		return;
+	switch (outq_flush(&c->out, c->fd)) {
+	case -1:
+		c->dead = 1;
+		break;
+	case 0:
+		c->full = 1;
+		break;
+	default:
+		c->full = 0;
+	}
+}
+
+/*
+ * Queue iov for c, written with the other answers to the same read
+ * (fcgi_ready), or at once past FCGI_CORK_BYTES. 0, or -1 (c is dead).
  */
 static int
 fcgi_send(struct fconn *c, struct iovec *iov, int cnt)
 {
-	if (outq_send(&c->out, c->fd, iov, cnt) == -1) {
+	if (outq_put(&c->out, iov, cnt) == -1)
 		c->dead = 1;
-		return -1;
-	}
-	return 0;
+	else if (c->out.len - c->out.off >= FCGI_CORK_BYTES)
+		fcgi_flush(c);
+	return c->dead ? -1 : 0;
 }
 
 /* Send the n bytes at p. */
@@ -127,9 +161,9 @@ write_fcgi(void *ctx, struct iovec *iov, int cnt)
 	}
 	if (n == 0 || n > FCGI_CONTENT_MAX)
 		return -1;
-	fcgi_head(h, FT_STDOUT, c->id, n);
-	fcgi_head(t, FT_STDOUT, c->id, 0);
-	fcgi_end(t + FCGI_HEAD, c->id, FP_COMPLETE);
+	fcgi_head(h, FT_STDOUT, c->answering, n);
+	fcgi_head(t, FT_STDOUT, c->answering, 0);
+	fcgi_end(t + FCGI_HEAD, c->answering, FP_COMPLETE);
 	v[0].iov_base = h;
 	v[0].iov_len = sizeof(h);
 	v[1 + cnt].iov_base = t;
@@ -138,22 +172,35 @@ write_fcgi(void *ctx, struct iovec *iov, int cnt)
 }
 
 /*
- * The request on c is over: forget it, and close after a last one. A
- * small parameter buffer stays for the next request on the connection.
+ * The request q on c is over: forget it, and close after a last one. A
+ * small parameter buffer stays for the next request in its place.
  */
 static void
-fcgi_request_end(struct fconn *c)
+fcgi_request_end(struct fconn *c, struct freq *q)
 {
-	if (!c->keep)
+	if (!q->keep)
 		c->done = 1;
 	c->deadline = now + request_ms;		/* for the answer, and the next */
-	c->id = 0;
-	c->parlen = 0;
-	if (c->parcap > FCGI_PARAMS_KEEP) {
-		free(c->par);
-		c->par = NULL;
-		c->parcap = 0;
+	c->nopen--;
+	q->id = 0;
+	q->parlen = 0;
+	if (q->parcap > FCGI_PARAMS_KEEP) {
+		free(q->par);
+		q->par = NULL;
+		q->parcap = 0;
 	}
+}
+
+/* The request id arriving on c, or NULL (none: 0 finds a free place). */
+static struct freq *
+fcgi_find(struct fconn *c, unsigned id)
+{
+	int	 i;
+
+	for (i = 0; i < FCGI_MPX_OPEN; i++)
+		if (c->r[i].id == id)
+			return &c->r[i];
+	return NULL;
 }
 
 /* End request id at once with protocol status st. */
@@ -193,28 +240,29 @@ method_of(const unsigned char *p, size_t n, char *m, size_t cap)
 	return -1;
 }
 
-/* Answer c's request, its parameters and standard input complete. */
+/* Answer the request q on c, its parameters and standard input complete. */
 static void
-fcgi_answer(struct fconn *c)
+fcgi_answer(struct fconn *c, struct freq *q)
 {
 	static char text[ENV_BYTES_MAX], *vars[ENV_VARS_MAX + 1];
 	char	 m[32];
 	struct writer w = { write_fcgi, NULL };
 
 	w.ctx = c;
-	if (!c->over && fcgi_pairs(c->par, c->parlen, text, sizeof(text),
+	c->answering = q->id;
+	if (!q->over && fcgi_pairs(q->par, q->parlen, text, sizeof(text),
 	    vars, ENV_VARS_MAX) >= 0) {
 		env_vars = vars;
 		cgi_request(&w);
 	} else {
-		vars[0] = method_of(c->par, c->parlen, m, sizeof(m)) == 0 ?
+		vars[0] = method_of(q->par, q->parlen, m, sizeof(m)) == 0 ?
 		    m : NULL;
 		vars[1] = NULL;
 		env_vars = vars;
 		env_fail(&w);
 	}
 	env_vars = NULL;
-	fcgi_request_end(c);
+	fcgi_request_end(c, q);
 }
 
 /* Management records (request id 0): FCGI_GET_VALUES, else unknown. */
@@ -226,7 +274,7 @@ fcgi_manage(struct fconn *c, const struct fcgi_rec *r)
 	static const char *const vals[][2] = {
 		{ "FCGI_MAX_CONNS", DECIMAL(FCGI_CONNS_MAX) },
 		{ "FCGI_MAX_REQS", DECIMAL(FCGI_CONNS_MAX) },
-		{ "FCGI_MPXS_CONNS", "0" },
+		{ "FCGI_MPXS_CONNS", "1" },
 	};
 	unsigned char o[FCGI_HEAD + 128];
 	size_t	 i = 0, n = 0, j, nl, vl, ln, lv;
@@ -262,6 +310,7 @@ fcgi_manage(struct fconn *c, const struct fcgi_rec *r)
 static void
 fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 {
+	struct freq *q;
 	unsigned char *b;
 	size_t	 cap;
 
@@ -269,61 +318,65 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 		fcgi_manage(c, r);
 		return;
 	}
+	q = fcgi_find(c, r->id);
 	switch (r->type) {
 	case FT_BEGIN_REQUEST:
 		if (r->len < 8)
 			c->dead = 1;
-		else if (c->id != 0)
-			fcgi_refuse(c, r->id, FP_CANT_MPX_CONN);
+		else if (q != NULL)
+			;		/* already begun: the spec ignores it */
 		else if (((unsigned)r->data[0] << 8 | r->data[1]) !=
-		    FCGI_RESPONDER) {
-			fcgi_refuse(c, r->id, FP_UNKNOWN_ROLE);
+		    FCGI_RESPONDER || (q = fcgi_find(c, 0)) == NULL) {
+			fcgi_refuse(c, r->id, q == NULL && r->data[1] ==
+			    FCGI_RESPONDER && r->data[0] == 0 ? FP_OVERLOADED :
+			    FP_UNKNOWN_ROLE);
 			if (!(r->data[2] & FCGI_KEEP_CONN))
 				c->done = 1;
 		} else {
-			c->id = r->id;
-			c->keep = (r->data[2] & FCGI_KEEP_CONN) && !stopping;
-			c->params_end = c->stdin_end = c->over = 0;
+			c->nopen++;
+			q->id = r->id;
+			q->keep = (r->data[2] & FCGI_KEEP_CONN) && !stopping;
+			q->params_end = q->stdin_end = q->over = 0;
 		}
 		return;
 	case FT_ABORT_REQUEST:
-		if (c->id == 0 || r->id != c->id)
+		if (q == NULL)
 			return;
 		fcgi_refuse(c, r->id, FP_COMPLETE);
-		fcgi_request_end(c);
+		fcgi_request_end(c, q);
 		return;
 	case FT_PARAMS:
-		if (c->id == 0 || r->id != c->id || c->params_end)
+		if (q == NULL || q->params_end)
 			return;
 		if (r->len == 0) {
-			c->params_end = 1;
-			if (c->stdin_end)
-				fcgi_answer(c);
+			q->params_end = 1;
+			if (q->stdin_end)
+				fcgi_answer(c, q);
 			return;
 		}
-		if (c->over || r->len > ENV_BYTES_MAX - c->parlen) {
-			c->over = 1;
+		if (q->over || r->len > ENV_BYTES_MAX - q->parlen) {
+			q->over = 1;
 			return;
 		}
-		if (c->parlen + r->len > c->parcap) {
-			cap = c->parlen + r->len;
-			if ((b = realloc(c->par, cap)) == NULL) {
+		if (q->parlen + r->len > q->parcap) {
+			cap = q->parlen + r->len;
+			if ((b = realloc(q->par, cap)) == NULL) {
 				c->dead = 1;
 				return;
 			}
-			c->par = b;
-			c->parcap = cap;
+			q->par = b;
+			q->parcap = cap;
 		}
-		memcpy(c->par + c->parlen, r->data, r->len);
-		c->parlen += r->len;
+		memcpy(q->par + q->parlen, r->data, r->len);
+		q->parlen += r->len;
 		return;
 	case FT_STDIN:
 		/* No resource here takes a body: its end completes the request. */
-		if (c->id == 0 || r->id != c->id || r->len > 0 || c->stdin_end)
+		if (q == NULL || r->len > 0 || q->stdin_end)
 			return;
-		c->stdin_end = 1;
-		if (c->params_end)
-			fcgi_answer(c);
+		q->stdin_end = 1;
+		if (q->params_end)
+			fcgi_answer(c, q);
 		return;
 	default:
 		return;
@@ -331,8 +384,8 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 }
 
 /*
- * Take the complete records at p[0..n) while nothing waits to be written:
- * the bytes taken.
+ * Take the complete records at p[0..n) while the socket takes the
+ * answers: the bytes taken.
  */
 static size_t
 fcgi_take(struct fconn *c, const unsigned char *p, size_t n)
@@ -341,7 +394,7 @@ fcgi_take(struct fconn *c, const unsigned char *p, size_t n)
 	size_t	 off = 0;
 	long	 k;
 
-	while (!c->dead && !c->done && outq_empty(&c->out) &&
+	while (!c->dead && !c->done && !c->full &&
 	    (k = fcgi_record(p + off, n - off, &r)) != 0) {
 		if (k < 0) {
 			c->dead = 1;
@@ -404,12 +457,11 @@ fcgi_ready(struct fconn *c, short revents)
 	if (!outq_empty(&c->out)) {
 		if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
 			return 0;
-		switch (outq_flush(&c->out, c->fd)) {
-		case -1:
+		fcgi_flush(c);
+		if (c->dead)
 			return -1;
-		case 0:
+		if (c->full)
 			return 0;
-		}
 		fcgi_input(c, NULL, 0);
 	} else {
 		n = read(c->fd, rbuf, sizeof(rbuf));
@@ -423,8 +475,9 @@ fcgi_ready(struct fconn *c, short revents)
 		c->idle = c->fresh = 0;
 		fcgi_input(c, rbuf, (size_t)n);
 	}
+	fcgi_flush(c);		/* the answers to what came, at once */
 	/* nothing in flight: kept idle, or closed after SIGTERM */
-	if (c->idle == 0 && c->id == 0 && c->inlen == 0 &&
+	if (c->idle == 0 && c->nopen == 0 && c->inlen == 0 &&
 	    outq_empty(&c->out)) {
 		if (stopping)
 			return -1;
@@ -439,10 +492,12 @@ static void
 fcgi_close(size_t i)
 {
 	struct fconn *c = &conns[i];
+	int	 k;
 
 	(void)close(c->fd);
 	free(c->in);
-	free(c->par);
+	for (k = 0; k < FCGI_MPX_OPEN; k++)
+		free(c->r[k].par);
 	outq_free(&c->out);
 	*c = conns[--nconns];
 }
@@ -605,13 +660,15 @@ static void
 fcgi_stop(int ls, const char *allow)
 {
 	size_t	 i;
+	int	 k;
 
 	stopping = 1;
 	(void)fcgi_accept(ls, allow);
 	(void)close(ls);
 	for (i = nconns; i-- > 0;) {
-		conns[i].keep = 0;
-		if (conns[i].id == 0 && outq_empty(&conns[i].out) &&
+		for (k = 0; k < FCGI_MPX_OPEN; k++)
+			conns[i].r[k].keep = 0;
+		if (conns[i].nopen == 0 && outq_empty(&conns[i].out) &&
 		    (fcgi_ready(&conns[i], POLLIN) == -1 || conns[i].idle != 0))
 			fcgi_close(i);
 	}

@@ -45,31 +45,21 @@ outq_free(struct outq *q)
 }
 
 /*
- * Send iov to fd: written as far as fd takes it when nothing is queued,
- * the rest queued after what is. The bytes written now, or -1 if fd
- * failed or the queue could not grow.
+ * Queue iov after what is queued, to be written later (outq_flush): a
+ * batch of answers goes out in one write. 0, or -1 if the queue could
+ * not grow.
  */
-static inline ssize_t
-outq_send(struct outq *q, int fd, struct iovec *iov, int cnt)
+static inline int
+outq_put(struct outq *q, const struct iovec *iov, int cnt)
 {
-	ssize_t	 w = 0;
 	size_t	 n = 0;
 	char	*np;
 	int	 i;
 
-	if (outq_empty(q)) {
-		while ((w = writev(fd, iov, cnt)) == -1 && errno == EINTR)
-			;
-		if (w == -1 && !io_again())
-			return -1;
-		if (w == -1)
-			w = 0;
-		iov_consume(&iov, &cnt, (size_t)w);
-	}
 	for (i = 0; i < cnt; i++)
 		n += iov[i].iov_len;
 	if (n == 0)
-		return w;
+		return 0;
 	if (q->off > 0) {
 		memmove(q->p, q->p + q->off, q->len - q->off);
 		q->len -= q->off;
@@ -82,7 +72,29 @@ outq_send(struct outq *q, int fd, struct iovec *iov, int cnt)
 		memcpy(q->p + q->len, iov[i].iov_base, iov[i].iov_len);
 		q->len += iov[i].iov_len;
 	}
-	return w;
+	return 0;
+}
+
+/*
+ * Send iov to fd: written as far as fd takes it when nothing is queued,
+ * the rest queued after what is. The bytes written now, or -1 if fd
+ * failed or the queue could not grow.
+ */
+static inline ssize_t
+outq_send(struct outq *q, int fd, struct iovec *iov, int cnt)
+{
+	ssize_t	 w = 0;
+
+	if (outq_empty(q)) {
+		while ((w = writev(fd, iov, cnt)) == -1 && errno == EINTR)
+			;
+		if (w == -1 && !io_again())
+			return -1;
+		if (w == -1)
+			w = 0;
+		iov_consume(&iov, &cnt, (size_t)w);
+	}
+	return outq_put(q, iov, cnt) == -1 ? -1 : w;
 }
 
 /*

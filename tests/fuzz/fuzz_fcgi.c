@@ -5,8 +5,9 @@
  * management records and every request it completes, answered into
  * /dev/null. The first byte sets how many bytes arrive per read (1-64), so
  * records and pairs split anywhere; the rest is the byte stream a web
- * server would send. Aborts on a broken rule: a connection's parameters
- * past ENV_BYTES_MAX, a complete record kept untaken, a decoded
+ * server would send, requests multiplexed or not. Aborts on a broken
+ * rule: a request's parameters past ENV_BYTES_MAX, the requests arriving
+ * miscounted, a complete record kept untaken, a decoded
  * variable without its '=' or longer than its share of the input, or the
  * decoder writing past a text buffer of the input's own size (ASan).
  *
@@ -48,6 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fconn c;
 	struct fcgi_rec r;
 	size_t	 i = 1, step, n;
+	int	 k, nopen;
 
 	if (size == 0)
 		return 0;
@@ -60,14 +62,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (i < size && !c.dead && !c.done) {
 		n = size - i < step ? size - i : step;
 		fcgi_input(&c, data + i, n);
+		fcgi_flush(&c);
 		i += n;
-		check(c.parlen <= ENV_BYTES_MAX, "parameters past ENV_BYTES_MAX");
+		for (k = nopen = 0; k < FCGI_MPX_OPEN; k++) {
+			check(c.r[k].parlen <= ENV_BYTES_MAX,
+			    "parameters past ENV_BYTES_MAX");
+			nopen += c.r[k].id != 0;
+		}
+		check(nopen == c.nopen, "requests arriving miscounted");
 		check(outq_empty(&c.out), "output held though /dev/null takes all");
 		check(c.dead || c.done || fcgi_record(c.in, c.inlen, &r) == 0,
 		    "a complete record left untaken");
 	}
 	free(c.in);
-	free(c.par);
+	for (k = 0; k < FCGI_MPX_OPEN; k++)
+		free(c.r[k].par);
 	outq_free(&c.out);
 	return 0;
 }

@@ -22,7 +22,7 @@ const DIR = mkdtempSync(join(tmpdir(), "mt-fcgi-"));
 const src = ["cgi.h", "fcgi.c"].map((f) => readFileSync(f, "utf8")).join("\n");
 const limit = (name) => Number(Function(`return ${new RegExp(`^#define\\s+${name}\\s+([^/\\n]+)`, "m").exec(src)[1]}`)());
 const ENV_BYTES_MAX = limit("ENV_BYTES_MAX"), ENV_VARS_MAX = limit("ENV_VARS_MAX");
-const CONNS_MAX = limit("FCGI_CONNS_MAX");
+const CONNS_MAX = limit("FCGI_CONNS_MAX"), MPX_OPEN = limit("FCGI_MPX_OPEN");
 
 const T = { BEGIN: 1, ABORT: 2, END: 3, PARAMS: 4, STDIN: 5, STDOUT: 6, STDERR: 7, DATA: 8, GET_VALUES: 9, GET_VALUES_RESULT: 10, UNKNOWN_TYPE: 11 };
 
@@ -235,7 +235,7 @@ test("FCGI_GET_VALUES: the names asked for that it knows, and no others", async 
   const got = {};
   const b = recs[0].content;
   for (let i = 0; i < b.length;) { const nl = b[i], vl = b[i + 1]; got[b.toString("latin1", i + 2, i + 2 + nl)] = b.toString("latin1", i + 2 + nl, i + 2 + nl + vl); i += 2 + nl + vl; }
-  assert(Object.keys(got).length === 2 && got.FCGI_MAX_CONNS === String(CONNS_MAX) && got.FCGI_MPXS_CONNS === "0", JSON.stringify(got));
+  assert(Object.keys(got).length === 2 && got.FCGI_MAX_CONNS === String(CONNS_MAX) && got.FCGI_MPXS_CONNS === "1", JSON.stringify(got));
   c.close();
 });
 
@@ -256,14 +256,43 @@ test("a role other than responder: FCGI_UNKNOWN_ROLE, then closed without FCGI_K
   assert(c.closed, "still open");
 });
 
-test("a second request while one is being received: FCGI_CANT_MPX_CONN for it, the first answered", async (f) => {
+test("requests multiplexed on one connection, their records interleaved: each answered under its own id as its FCGI_STDIN ends", async (f) => {
   const c = await connect(f.addr);
-  await c.write(Buffer.concat([begin(1), rec(T.PARAMS, 1, pairs(cgiVars("/api/time"))), request(2, "/")]));
-  await c.until(ends(1));
+  const p1 = pairs(cgiVars("/api/time")), p2 = pairs(cgiVars("/")), p3 = pairs(cgiVars("/api/time", "HEAD"));
+  await c.write(Buffer.concat([begin(1), begin(2), rec(T.PARAMS, 1, p1.subarray(0, 20)), rec(T.PARAMS, 2, p2),
+    rec(T.PARAMS, 1, p1.subarray(20)), begin(3), rec(T.PARAMS, 2), rec(T.PARAMS, 3, p3), rec(T.PARAMS, 3),
+    rec(T.STDIN, 3), rec(T.STDIN, 2)]));
+  await c.until(ends(2));
   await c.write(Buffer.concat([rec(T.PARAMS, 1), rec(T.STDIN, 1)]));
-  const rs = responses(await c.until(ends(2)));
-  assert(rs.length === 2 && rs[0].id === 2 && rs[0].status === 1 && rs[0].stdout === "", `first: ${JSON.stringify(rs[0])}`);
-  assert(rs[1].id === 1 && rs[1].status === 0 && statusOf(rs[1].stdout) === 200, `second: ${JSON.stringify(rs[1])}`);
+  const rs = responses(await c.until(ends(3)));
+  assert(rs.map((r) => r.id).join() === "3,2,1" && rs.every((r) => r.status === 0 && r.stdoutEnded), JSON.stringify(rs.map((r) => [r.id, r.status])));
+  assert(statusOf(rs[0].stdout) === 200 && /\r\n\r\n$/.test(rs[0].stdout), `HEAD: ${rs[0].stdout.slice(-40)}`);
+  assert(statusOf(rs[1].stdout) === 200 && /<title>Moscow Time<\/title>/.test(rs[1].stdout), "the page");
+  assert(statusOf(rs[2].stdout) === 200 && /"moscow_time"/.test(rs[2].stdout), "the JSON");
+  c.close();
+});
+
+test(`FCGI_MPX_OPEN (${MPX_OPEN}) requests arriving at once on a connection: one more is FCGI_OVERLOADED, the others answered, and the connection goes on`, async (f) => {
+  const c = await connect(f.addr);
+  const ids = Array.from({ length: MPX_OPEN + 1 }, (_, i) => i + 1);
+  await c.write(Buffer.concat(ids.map((id) => Buffer.concat([begin(id), rec(T.PARAMS, id, pairs(cgiVars("/api/time")))]))));
+  await c.until(ends(1));
+  await c.write(Buffer.concat(ids.map((id) => Buffer.concat([rec(T.PARAMS, id), rec(T.STDIN, id)]))));
+  await c.until(ends(MPX_OPEN + 1));
+  await c.write(request(MPX_OPEN + 2, "/api/time"));
+  const rs = responses(await c.until(ends(MPX_OPEN + 2)));
+  assert(rs[0].id === MPX_OPEN + 1 && rs[0].status === 2 && rs[0].stdout === "", `the one too many: ${JSON.stringify(rs[0])}`);
+  assert(rs.slice(1).every((r) => r.status === 0 && statusOf(r.stdout) === 200) && rs.length === MPX_OPEN + 2,
+    JSON.stringify(rs.map((r) => [r.id, r.status])));
+  c.close();
+});
+
+test("200 requests in one write on one connection (pipelined, as serve sends them): all answered, in order", async (f) => {
+  const c = await connect(f.addr);
+  const n = 200;
+  await c.write(Buffer.concat(Array.from({ length: n }, (_, i) => request(i + 1, "/api/time"))));
+  const rs = responses(await c.until(ends(n)));
+  assert(rs.length === n && rs.every((r, i) => r.id === i + 1 && statusOf(r.stdout) === 200), `${rs.length} answers`);
   c.close();
 });
 
