@@ -179,15 +179,19 @@ fcgi_put_pair(unsigned char *o, size_t cap, const char *name, size_t nl,
 }
 
 /*
- * Reading a responder's answer to one request (the web server's side),
- * resumable at any byte: what came is handed over as it comes, without
- * copies. FR_STDOUT and FR_STDERR: *len bytes of that stream at *data;
- * FR_END: FCGI_END_REQUEST, with its protocol status in r->status;
- * FR_MORE: the input is used up; FR_BAD: not version 1, a type 0, a
- * record for another request, or an FCGI_END_REQUEST too short. Management records
- * (id 0) and other types are skipped.
+ * Reading a responder's answers (the web server's side), resumable at
+ * any byte: what came is handed over as it comes, without copies, for
+ * one request or for several multiplexed on the connection. FR_HEAD: a
+ * record of a request (id not 0) begins, r->id and r->type say which;
+ * the caller checks that the id is one of its requests, and passes the
+ * room of that request's output as max from then on. FR_STDOUT and
+ * FR_STDERR: *len bytes of that stream at *data; FR_END: that request's
+ * FCGI_END_REQUEST, with its protocol status in r->status; FR_MORE: the
+ * input is used up; FR_BAD: not version 1, a type 0, or an
+ * FCGI_END_REQUEST too short. Management records (id 0) and other types
+ * are skipped.
  */
-enum fcgi_read { FR_MORE, FR_STDOUT, FR_STDERR, FR_END, FR_BAD };
+enum fcgi_read { FR_MORE, FR_HEAD, FR_STDOUT, FR_STDERR, FR_END, FR_BAD };
 
 struct fcgi_reader {
 	unsigned char	 h[FCGI_HEAD];	/* the header being read */
@@ -201,14 +205,13 @@ struct fcgi_reader {
 };
 
 /*
- * Take from p[0..n) for request id, at most max (1 or more) bytes of
- * FCGI_STDOUT at a time, where the reader has room for them: *used is
- * what was taken.
+ * Take from p[0..n), at most max (1 or more) bytes of FCGI_STDOUT at a
+ * time, where the reader's request has room for them: *used is what was
+ * taken.
  */
 static inline enum fcgi_read
-fcgi_read(struct fcgi_reader *r, unsigned id, const unsigned char *p,
-    size_t n, size_t max, size_t *used, const unsigned char **data,
-    size_t *len)
+fcgi_read(struct fcgi_reader *r, const unsigned char *p, size_t n,
+    size_t max, size_t *used, const unsigned char **data, size_t *len)
 {
 	size_t	 i = 0, k;
 
@@ -226,15 +229,15 @@ fcgi_read(struct fcgi_reader *r, unsigned id, const unsigned char *p,
 			r->left = (size_t)r->h[4] << 8 | r->h[5];
 			r->pad = r->h[6];
 			r->off = 0;
+			*used = i;
 			if (r->h[0] != FCGI_VERSION || r->type == 0 ||
-			    (r->id != 0 && r->id != id) ||
-			    (r->id == id && r->type == FT_END_REQUEST &&
-			    r->left < FCGI_END_BODY)) {
-				*used = i;
+			    (r->id != 0 && r->type == FT_END_REQUEST &&
+			    r->left < FCGI_END_BODY))
 				return FR_BAD;
-			}
+			if (r->id != 0)
+				return FR_HEAD;
 		}
-		if (r->left > 0 && i < n && r->id == id &&
+		if (r->left > 0 && i < n && r->id != 0 &&
 		    (r->type == FT_STDOUT || r->type == FT_STDERR)) {
 			k = r->left < n - i ? r->left : n - i;
 			if (k > max && r->type == FT_STDOUT)
@@ -246,7 +249,7 @@ fcgi_read(struct fcgi_reader *r, unsigned id, const unsigned char *p,
 			return r->type == FT_STDOUT ? FR_STDOUT : FR_STDERR;
 		}
 		k = r->left < n - i ? r->left : n - i;	/* content skipped */
-		if (r->id == id && r->type == FT_END_REQUEST && r->off <= 4 &&
+		if (r->id != 0 && r->type == FT_END_REQUEST && r->off <= 4 &&
 		    r->off + k > 4)
 			r->status = p[i + 4 - r->off];
 		r->off += k;
@@ -257,7 +260,7 @@ fcgi_read(struct fcgi_reader *r, unsigned id, const unsigned char *p,
 		i += k;
 		if (r->left > 0 || r->pad > 0)
 			break;
-		if (r->id == id && r->type == FT_END_REQUEST) {
+		if (r->id != 0 && r->type == FT_END_REQUEST) {
 			r->type = 0;
 			*used = i;
 			return FR_END;

@@ -85,8 +85,8 @@
 #define BUF_POOL	64		/* request buffers kept for the next connection */
 
 /* The FastCGI back end (-F, -f). */
-#define FCGI_ID		1		/* the request id: one request per connection at a time */
 #define FCGI_READ_BYTES	16384		/* bytes of the responder's records one read takes */
+#define FCGI_MPX_HOLD	(256 * 1024)	/* bytes a client may leave untaken before a multiplexed connection waits for it */
 #define FCGI_READS_TURN	4		/* reads of one responder connection per loop turn */
 #define FCGI_PROBE_MS	1000		/* ms a new responder may not exit or close a connection */
 #define FCGI_BACKOFF_MS	100		/* first wait before restarting a responder that exited */
@@ -179,18 +179,9 @@ struct prog {
 };
 
 /*
- * A connection to the FastCGI responder (-F, -f): one of -c, carrying one
- * request at a time and kept open between them (FCGI_KEEP_CONN).
- */
-struct fclmem {
-	struct relay	 rl;
-	unsigned char	 in[FCGI_READ_BYTES];
-};
-
-/*
- * Where a request is encoded, one for all: outq_send() has copied what
- * the responder did not take before the next request is encoded, so
- * every connection's memory is only its relay and its reads.
+ * Where a request is encoded, one for all: outq_put() has copied it
+ * before the next request is encoded, so every request's memory is only
+ * its relay.
  */
 static struct {
 	struct env	 env;
@@ -198,17 +189,40 @@ static struct {
 	unsigned char	 req[FCGI_REQ_MAX];
 } enc;
 
+/*
+ * A request to the FastCGI responder (-F, -f): one of -c in flight, its
+ * request id its place in fcls plus one.
+ */
 struct fcl {
-	int		 fd;		/* -1: not connected */
 	int		 busy;		/* a request is on it */
-	int		 used;		/* it carried a request before */
+	unsigned	 id;
+	struct fcx	*x;		/* its connection, while busy */
 	struct conn	*c;		/* its client; NULL once done with it */
 	int64_t		 deadline;	/* -t */
 	int64_t		 abort_at;	/* aborted: FCGI_END_REQUEST due by then */
+	struct relay	*rl;		/* made on its first use, kept */
+};
+
+/*
+ * A connection to the responder, kept open between requests
+ * (FCGI_KEEP_CONN). It carries one request at a time (the one of the
+ * same place in fcls), or, when the responder multiplexes
+ * (FCGI_MPXS_CONNS 1), it is the only one and carries every request. The
+ * requests of a turn of the loop go out in one write before poll.
+ */
+struct fcx {
+	int		 fd;		/* -1: not connected */
+	int		 used;		/* it carried a request before */
+	int		 nreq;		/* requests on it */
+	int		 dirty;		/* q is to be written before poll */
+	int		 retry;		/* q holds only unwritten requests, and no
+					 * other was in flight: if the responder
+					 * closed the kept connection meanwhile,
+					 * they go again on a new one */
 	struct outq	 q;		/* request bytes it has not taken yet */
 	struct fcgi_reader rd;
-	size_t		 inoff, inlen;	/* records in mem->in not yet taken */
-	struct fclmem	*mem;		/* made on its first use, kept */
+	size_t		 inoff, inlen;	/* records in in not yet taken */
+	unsigned char	*in;		/* FCGI_READ_BYTES, made on first use */
 };
 
 struct conn {
@@ -273,9 +287,12 @@ static int	 nheld;			/* slots whose held is set */
 static int	 reap_blocked;		/* reap_all stopped at a kept zombie */
 static int64_t	 stop_by, accept_paused_until;
 static int64_t	 evict_at;		/* at -C: when a silent connection may go */
-static struct fcl *fcls;		/* -F, -f: -c connections to the responder */
+static struct fcl *fcls;		/* -F, -f: -c requests to the responder */
+static struct fcx *fcxs;		/* their connections: -c, or one (fc.mpx) */
+static int	 nfcx;
 static struct {
 	int	 on;			/* 1: -F, a responder of serve's own; 2: -f */
+	int	 mpx;			/* it says FCGI_MPXS_CONNS 1 */
 	const char *address;		/* -f */
 	struct sockaddr_storage sa;	/* where the responder listens */
 	socklen_t salen;
@@ -716,6 +733,7 @@ prog_signal(struct prog *p, int sig)
 static void start_queued(void);
 static void prog_own_fds(struct prog *, int);
 static void fcl_start(struct conn *, struct fcl *);
+static void fcx_read(struct fcx *);
 static void fc_exited(int);
 
 /* The slot's program has ended and its output is closed: free it. */
@@ -1249,53 +1267,83 @@ start_queued(void)
  * in its backlog while a responder that exited is restarted.
  */
 
-static void fcl_read(struct fcl *);
-
-/* Connect b to the responder: 0, or -1 with errno set. */
+/* Connect x to the responder: 0, or -1 with errno set. */
 static int
-fcl_connect(struct fcl *b)
+fcx_connect(struct fcx *x)
 {
 	int	 one = 1;
 
-	if ((b->fd = socket(fc.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	if ((x->fd = socket(fc.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
 		return -1;
 	if (fc.sa.ss_family != AF_UNIX)
-		(void)setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		(void)setsockopt(x->fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
-	if (connect(b->fd, (struct sockaddr *)&fc.sa, fc.salen) == -1 &&
+	if (connect(x->fd, (struct sockaddr *)&fc.sa, fc.salen) == -1 &&
 	    errno != EINPROGRESS) {
 		one = errno;
-		close(b->fd);
-		b->fd = -1;
+		close(x->fd);
+		x->fd = -1;
 		errno = one;
 		return -1;
 	}
-	b->used = 0;
+	x->used = 0;
 	return 0;
 }
 
 /*
- * 1 if b's kept connection is gone or talks out of turn: the responder
+ * 1 if x's kept connection is gone or talks out of turn: the responder
  * closed it (or reset it) between requests, or sent something unasked.
  */
 static int
-fcl_stale(const struct fcl *b)
+fcx_stale(const struct fcx *x)
 {
-	char	 x;
-	ssize_t	 n = recv(b->fd, &x, 1, MSG_PEEK | MSG_DONTWAIT);
+	char	 c;
+	ssize_t	 n = recv(x->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 
 	return n >= 0 || !io_again();
 }
 
-/* Close b's connection; the next request on b opens another. */
+/* Close x's connection (no request is on it); the next opens another. */
 static void
-fcl_close(struct fcl *b)
+fcx_close(struct fcx *x)
 {
-	if (b->fd != -1)
-		close(b->fd);
-	b->fd = -1;
-	outq_free(&b->q);
+	if (x->fd != -1)
+		close(x->fd);
+	x->fd = -1;
+	x->dirty = x->retry = 0;
+	x->inoff = x->inlen = 0;
+	memset(&x->rd, 0, sizeof(x->rd));
+	outq_free(&x->q);
+}
+
+/* The request id on x, or NULL. */
+static struct fcl *
+fcx_request(const struct fcx *x, unsigned id)
+{
+	struct fcl *b;
+
+	if (id == 0 || id > (unsigned)opt.maxprogs)
+		return NULL;
+	b = &fcls[id - 1];
+	return b->busy && b->x == x ? b : NULL;
+}
+
+/*
+ * The request whose output x reads next, if it waits for its client: one
+ * that has more than it may hold untaken (nothing at all, unless the
+ * connection is multiplexed, where the others would wait too). Else NULL.
+ */
+static struct fcl *
+fcx_blocked(const struct fcx *x)
+{
+	struct fcl *b = fc.mpx ? (x->rd.type != 0 ? fcx_request(x, x->rd.id) :
+	    NULL) : fcx_request(x, fcls[x - fcxs].id);
+
+	if (b == NULL || b->c == NULL ||
+	    b->c->pend.len - b->c->pend.off <= (fc.mpx ? FCGI_MPX_HOLD : 0))
+		return NULL;
+	return b;
 }
 
 /* b's request is over: b takes the next one (start_queued). */
@@ -1304,12 +1352,37 @@ fcl_release(struct fcl *b)
 {
 	if (b->c != NULL)
 		b->c->b = NULL;
+	b->x->nreq--;
+	b->x = NULL;
 	b->c = NULL;
 	b->busy = 0;
 	b->abort_at = 0;
-	b->inoff = b->inlen = 0;
-	memset(&b->rd, 0, sizeof(b->rd));
 	nrunning--;
+}
+
+/*
+ * x failed (why, if not NULL, for the log): every request on it is over,
+ * its client answered status if nothing was sent yet, else cut; x is
+ * closed.
+ */
+static void
+fcx_fail(struct fcx *x, enum status status, const char *why)
+{
+	struct conn *c;
+	struct fcl *b;
+	int	 i;
+
+	if (why != NULL)
+		logmsg("FastCGI responder: ", why, NULL);
+	for (i = 0; x->nreq > 0 && i < opt.maxprogs; i++) {
+		if ((b = &fcls[i])->x != x)
+			continue;
+		c = b->c;
+		fcl_release(b);
+		if (c != NULL)
+			relay_abort(c, b->rl->st, status);
+	}
+	fcx_close(x);
 }
 
 /* Every parameter goes in one FCGI_PARAMS record (else this does not compile). */
@@ -1317,12 +1390,12 @@ typedef char fcgi_params_fit[ENV_BYTES + PATH_MAX + 8 * (ENV_MAX + 1) <=
     FCGI_CONTENT_MAX ? 1 : -1];
 
 /*
- * The request's records into enc.req and iov (FCGI_STDIN's headers into
- * sh): BEGIN_REQUEST, the parameters, STDIN with the body, the ends. The
- * number of iov entries.
+ * The records of c's request id into enc.req and iov (FCGI_STDIN's
+ * headers into sh): BEGIN_REQUEST, the parameters, STDIN with the body,
+ * the ends. The number of iov entries.
  */
 static int
-fcl_encode(const struct conn *c, struct iovec *iov,
+fcl_encode(const struct conn *c, unsigned id, struct iovec *iov,
     unsigned char (*sh)[FCGI_HEAD])
 {
 	unsigned char *o = enc.req;
@@ -1330,7 +1403,7 @@ fcl_encode(const struct conn *c, struct iovec *iov,
 	size_t	 n, len, off;
 	int	 cnt = 0, i;
 
-	fcgi_head(o, FT_BEGIN_REQUEST, FCGI_ID, FCGI_END_BODY);
+	fcgi_head(o, FT_BEGIN_REQUEST, id, FCGI_END_BODY);
 	memset(o + FCGI_HEAD, 0, FCGI_END_BODY);
 	o[FCGI_HEAD + 1] = FCGI_RESPONDER;
 	o[FCGI_HEAD + 2] = FCGI_KEEP_CONN;
@@ -1343,88 +1416,106 @@ fcl_encode(const struct conn *c, struct iovec *iov,
 	/* the program's path, which fcgiwrap runs */
 	n += fcgi_put_pair(o + n, FCGI_REQ_MAX - FCGI_HEAD - n,
 	    "SCRIPT_FILENAME", 15, prog_argv[0], strlen(prog_argv[0]));
-	fcgi_head(o + FCGI_HEAD + FCGI_END_BODY, FT_PARAMS, FCGI_ID,
+	fcgi_head(o + FCGI_HEAD + FCGI_END_BODY, FT_PARAMS, id,
 	    n - 2 * FCGI_HEAD - FCGI_END_BODY);
-	fcgi_head(o + n, FT_PARAMS, FCGI_ID, 0);
+	fcgi_head(o + n, FT_PARAMS, id, 0);
 	n += FCGI_HEAD;
 	iov[cnt].iov_base = o;
 	iov[cnt++].iov_len = n;
 	for (off = 0, i = 0; off < c->bodylen; off += len, i++) {
 		len = c->bodylen - off > FCGI_CONTENT_MAX ? FCGI_CONTENT_MAX :
 		    c->bodylen - off;
-		fcgi_head(sh[i], FT_STDIN, FCGI_ID, len);
+		fcgi_head(sh[i], FT_STDIN, id, len);
 		iov[cnt].iov_base = sh[i];
 		iov[cnt++].iov_len = FCGI_HEAD;
 		iov[cnt].iov_base = c->buf + c->hl + off;
 		iov[cnt++].iov_len = len;
 	}
-	fcgi_head(sh[i], FT_STDIN, FCGI_ID, 0);
+	fcgi_head(sh[i], FT_STDIN, id, 0);
 	iov[cnt].iov_base = sh[i];
 	iov[cnt++].iov_len = FCGI_HEAD;
 	return cnt;
 }
 
-/* Start c's request on the free connection b. */
+/*
+ * Start c's request on the free place b: queued on its connection, which
+ * fcx_flush() writes before the loop polls.
+ */
 static void
 fcl_start(struct conn *c, struct fcl *b)
 {
 	static unsigned char sh[FCGI_STDIN_RECS + 1][FCGI_HEAD];
 	struct iovec iov[2 * FCGI_STDIN_RECS + 2];
-	int	 cnt, tries, e;
+	struct fcx *x = fc.mpx ? fcxs : &fcxs[b - fcls];
+	int	 e;
 
-	if (b->mem == NULL && (b->mem = malloc(sizeof(*b->mem))) == NULL) {
+	if ((b->rl == NULL && (b->rl = malloc(sizeof(*b->rl))) == NULL) ||
+	    (x->in == NULL && (x->in = malloc(FCGI_READ_BYTES)) == NULL)) {
 		refuse(c, S_UNAVAILABLE);
 		return;
 	}
 	if (conn_env(c, &enc.env, enc.envmem) == -1)
 		return;
-	/* a kept connection the responder closed meanwhile: once more (one
-	 * it closed while idle was seen then: on_event) */
-	for (tries = 0; ; tries++) {
-		if (b->fd == -1 && fcl_connect(b) == -1) {
-			e = errno;
-			logmsg("cannot connect to the FastCGI responder: ",
-			    errtext(e), NULL);
-			refuse(c, e == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY);
-			return;
-		}
-		cnt = fcl_encode(c, iov, sh);	/* outq_send moves iov */
-		if (outq_send(&b->q, b->fd, iov, cnt) != -1)
-			break;
-		if (!b->used || tries > 0) {
-			logmsg("cannot write to the FastCGI responder: ",
-			    errtext(errno), NULL);
-			fcl_close(b);
-			refuse(c, S_BAD_GATEWAY);
-			return;
-		}
-		fcl_close(b);
+	if (x->fd == -1 && fcx_connect(x) == -1) {
+		e = errno;
+		logmsg("cannot connect to the FastCGI responder: ", errtext(e),
+		    NULL);
+		refuse(c, e == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY);
+		return;
 	}
+	if (outq_empty(&x->q))
+		x->retry = x->used && x->nreq == 0;
+	if (outq_put(&x->q, iov, fcl_encode(c, b->id, iov, sh)) == -1) {
+		refuse(c, S_UNAVAILABLE);
+		return;
+	}
+	x->dirty = x->used = 1;
+	x->nreq++;
 	nrunning++;
-	b->busy = b->used = 1;
+	b->busy = 1;
+	b->x = x;
 	b->c = c;
 	c->b = b;
 	c->st = CS_RUN;
-	relay_begin(&b->mem->rl, c);
+	relay_begin(b->rl, c);
 	b->deadline = now + (int64_t)opt.cgi_timeout * 1000;
 	b->abort_at = 0;
 }
 
 /*
- * The request on b failed for the responder (status for the client):
- * the client gets status if nothing was sent yet, else a cut response;
- * the connection is closed.
+ * Write what x's requests queued. A kept connection the responder closed
+ * while idle (one seen closed then is closed already: on_event) fails
+ * the first write: its requests go once more on a new connection.
  */
 static void
-fcl_fail(struct fcl *b, enum status status, const char *why)
+fcx_flush(struct fcx *x)
 {
-	struct conn *c = b->c;
+	size_t	 off = x->q.off;
+	int	 tries;
 
-	logmsg("FastCGI responder: ", why, NULL);
-	fcl_close(b);
-	fcl_release(b);
-	if (c != NULL)
-		relay_abort(c, b->mem->rl.st, status);
+	x->dirty = 0;
+	for (tries = 0; ; tries++) {
+		switch (outq_flush(&x->q, x->fd)) {
+		case 1:
+			x->retry = 0;
+			return;
+		case 0:
+			if (x->q.off != off)
+				x->retry = 0;
+			return;
+		}
+		if (!x->retry || tries > 0) {
+			fcx_fail(x, S_BAD_GATEWAY, "the connection failed");
+			return;
+		}
+		close(x->fd);
+		if (fcx_connect(x) == -1) {
+			fcx_fail(x, errno == EAGAIN ? S_UNAVAILABLE :
+			    S_BAD_GATEWAY, "cannot connect again");
+			return;
+		}
+		x->used = 1;
+	}
 }
 
 /*
@@ -1441,16 +1532,16 @@ fcl_abandon(struct fcl *b)
 	if (b->c != NULL)
 		b->c->b = NULL;
 	b->c = NULL;
-	b->mem->rl.st = P_DONE;
-	b->mem->rl.olen = 0;
-	fcgi_head(h, FT_ABORT_REQUEST, FCGI_ID, 0);
+	b->rl->st = P_DONE;
+	b->rl->olen = 0;
+	fcgi_head(h, FT_ABORT_REQUEST, b->id, 0);
 	iov.iov_base = h;
 	iov.iov_len = sizeof(h);
-	if (outq_send(&b->q, b->fd, &iov, 1) == -1) {
-		fcl_close(b);
-		fcl_release(b);
+	if (outq_put(&b->x->q, &iov, 1) == -1) {
+		fcx_fail(b->x, S_BAD_GATEWAY, "out of memory");
 		return;
 	}
+	b->x->dirty = 1;
 	b->abort_at = now + KILL_GRACE_S * 1000;
 }
 
@@ -1476,119 +1567,132 @@ fcl_stderr(const unsigned char *d, size_t n)
 }
 
 /*
- * Read the responder's records on b while the client takes what it is
- * sent, and relay FCGI_STDOUT; at FCGI_END_REQUEST the request is over
- * and the connection waits for the next.
+ * b's FCGI_END_REQUEST has come: the relay's end to its client, if it
+ * still waits. x, b's connection, goes on with its other requests.
  */
 static void
-fcl_read(struct fcl *b)
+fcl_end(struct fcx *x, struct fcl *b)
 {
-	struct relay *r = &b->mem->rl;
+	struct relay *r = b->rl;
+	struct conn *c = b->c;
+	unsigned st = x->rd.status;
+
+	fcl_release(b);
+	/* ended with its bytes still unsent (one request at a time), or
+	 * records after the last request's end: the stream is out of step,
+	 * the connection not to be kept */
+	if ((!fc.mpx && !outq_empty(&x->q)) ||
+	    (x->nreq == 0 && x->inoff < x->inlen))
+		fcx_close(x);
+	if (c == NULL)
+		return;
+	if (st != FP_COMPLETE && r->olen == 0 && r->st == P_HEAD) {
+		refuse(c, S_UNAVAILABLE);	/* overloaded, ... */
+		return;
+	}
+	switch (relay_take(c, r, 1)) {
+	case RL_BAD:
+		logmsg("FastCGI responder: not a valid CGI response", NULL,
+		    NULL);
+		refuse(c, S_BAD_GATEWAY);
+		return;
+	case RL_GONE:
+		conn_drop(c);
+		return;
+	default:	/* RL_DONE */
+		resp_done(c, c->status);
+	}
+}
+
+/*
+ * Read the responder's records on x while the clients take what they
+ * are sent, and relay each request's FCGI_STDOUT; at its
+ * FCGI_END_REQUEST a request is over, and its place takes the next.
+ */
+static void
+fcx_read(struct fcx *x)
+{
 	const unsigned char *d;
 	struct conn *c;
+	struct fcl *b;
+	struct relay *r;
 	ssize_t	 n;
 	size_t	 used, len;
 	int	 reads = 0;
 
-	while (b->busy && (b->c == NULL || outq_empty(&b->c->pend))) {
-		c = b->c;
-		if (b->inoff == b->inlen) {
+	while (x->nreq > 0 && fcx_blocked(x) == NULL) {
+		if (x->inoff == x->inlen) {
 			/* a responder that floods STDERR, or output nobody
 			 * waits for, has its turn; poll brings it back */
 			if (reads++ == FCGI_READS_TURN)
 				return;
-			n = read(b->fd, b->mem->in, sizeof(b->mem->in));
+			n = read(x->fd, x->in, FCGI_READ_BYTES);
 			if (n == -1 && errno == EINTR)
 				continue;
 			if (n == -1 && errno == EAGAIN)
 				return;
 			if (n <= 0) {
-				fcl_fail(b, S_BAD_GATEWAY, "closed mid-request");
+				fcx_fail(x, S_BAD_GATEWAY, "closed mid-request");
 				return;
 			}
-			b->inoff = 0;
-			b->inlen = (size_t)n;
+			x->inoff = 0;
+			x->inlen = (size_t)n;
 		}
-		switch (fcgi_read(&b->rd, FCGI_ID, b->mem->in + b->inoff,
-		    b->inlen - b->inoff, c == NULL ? sizeof(b->mem->in) :
-		    sizeof(r->obuf) - r->olen, &used, &d, &len)) {
+		b = x->rd.type != 0 ? fcx_request(x, x->rd.id) : NULL;
+		r = b != NULL && b->c != NULL ? b->rl : NULL;
+		switch (fcgi_read(&x->rd, x->in + x->inoff, x->inlen - x->inoff,
+		    r != NULL ? sizeof(r->obuf) - r->olen : FCGI_READ_BYTES,
+		    &used, &d, &len)) {
 		case FR_MORE:
-			b->inoff += used;
+			x->inoff += used;
 			continue;
 		case FR_BAD:
-			fcl_fail(b, S_BAD_GATEWAY, "malformed records");
+			fcx_fail(x, S_BAD_GATEWAY, "malformed records");
+			return;
+		case FR_HEAD:
+			x->inoff += used;
+			if (fcx_request(x, x->rd.id) != NULL)
+				continue;
+			fcx_fail(x, S_BAD_GATEWAY, "a record of no request");
 			return;
 		case FR_STDERR:
-			b->inoff += used;
+			x->inoff += used;
 			fcl_stderr(d, len);
 			continue;
 		case FR_STDOUT:
-			b->inoff += used;
-			if (c == NULL)
+			x->inoff += used;
+			if (r == NULL)
 				continue;	/* aborted: discarded */
 			memcpy(r->obuf + r->olen, d, len);
 			r->olen += len;
+			c = b->c;
 			switch (relay_take(c, r, 0)) {
 			case RL_MORE:
 				continue;
 			case RL_BAD:
-				fcl_fail(b, S_BAD_GATEWAY, "not a valid CGI response");
-				return;
+				logmsg("FastCGI responder: not a valid CGI "
+				    "response", NULL, NULL);
+				fcl_abandon(b);
+				refuse(c, S_BAD_GATEWAY);
+				continue;
 			default:	/* RL_GONE */
 				fcl_abandon(b);
 				conn_drop(c);
-				return;
+				continue;
 			}
 		case FR_END:
-			b->inoff += used;
-			/* ended with request bytes still unsent: the stream
-			 * is out of step, the connection not to be kept */
-			if (!outq_empty(&b->q))
-				fcl_close(b);
-			if (c == NULL) {
-				fcl_release(b);
-				start_queued();
-				return;
-			}
-			if (b->rd.status != FP_COMPLETE && r->olen == 0 &&
-			    r->st == P_HEAD) {
-				fcl_release(b);
-				refuse(c, S_UNAVAILABLE);	/* overloaded, ... */
-				return;
-			}
-			switch (relay_take(c, r, 1)) {
-			case RL_BAD:
-				fcl_release(b);
-				logmsg("FastCGI responder: not a valid CGI "
-				    "response", NULL, NULL);
-				refuse(c, S_BAD_GATEWAY);
-				return;
-			case RL_GONE:
-				fcl_release(b);
-				conn_drop(c);
-				return;
-			default:	/* RL_DONE */
-				fcl_release(b);
-				resp_done(c, c->status);
-				start_queued();
-				return;
-			}
+			x->inoff += used;
+			fcl_end(x, fcx_request(x, x->rd.id));
+			continue;
 		}
 	}
-}
-
-/* The responder took some of the request's records. */
-static void
-fcl_write(struct fcl *b)
-{
-	if (outq_flush(&b->q, b->fd) == -1)
-		fcl_fail(b, S_BAD_GATEWAY, "the connection failed");
 }
 
 /*
  * b's -t deadline: 504 if nothing was sent (the response cut otherwise),
  * and FCGI_ABORT_REQUEST; a responder that does not end the request
- * KILL_GRACE_S later loses the connection, and with -F is restarted.
+ * KILL_GRACE_S later loses the connection (with every request on it: it
+ * is stuck), and with -F is restarted.
  */
 static void
 fcl_expire(struct fcl *b)
@@ -1599,7 +1703,7 @@ fcl_expire(struct fcl *b)
 	if (b->abort_at == 0) {
 		logmsg("the FastCGI request ran out of time: ", prog_argv[0],
 		    NULL);
-		st = b->mem->rl.st;
+		st = b->rl->st;
 		fcl_abandon(b);
 		if (c != NULL)
 			relay_abort(c, st, S_GATEWAY_TIMEOUT);
@@ -1607,11 +1711,9 @@ fcl_expire(struct fcl *b)
 	}
 	logmsg("the FastCGI responder does not answer: ", prog_argv[0],
 	    fc.on == 1 ? "; restarting it" : "");
-	fcl_close(b);
-	fcl_release(b);
+	fcx_fail(b->x, S_BAD_GATEWAY, NULL);
 	if (fc.on == 1 && fc.pid != 0)
 		(void)kill(fc.pid, SIGKILL);
-	start_queued();
 }
 
 /*
@@ -1757,16 +1859,38 @@ fc_address(const char *a)
 }
 
 /*
+ * 1 if the n bytes at p are an FCGI_GET_VALUES_RESULT that says
+ * FCGI_MPXS_CONNS 1: the responder takes several requests at once on a
+ * connection.
+ */
+static int
+fc_mpxs(const unsigned char *p, size_t n)
+{
+	struct fcgi_rec r;
+	size_t	 i = 0, nl, vl;
+
+	if (fcgi_record(p, n, &r) <= 0 || r.type != FT_GET_VALUES_RESULT)
+		return 0;
+	while (i < r.len && fcgi_pair(r.data, r.len, &i, &nl, &vl) == 0) {
+		if (nl == 15 && memcmp(r.data + i, "FCGI_MPXS_CONNS", 15) == 0)
+			return vl == 1 && r.data[i + nl] == '1';
+		i += nl + vl;
+	}
+	return 0;
+}
+
+/*
  * A responder that cannot run is an error at startup, not a 502 for every
  * request: -f, its address takes a connection; -F, it started, and it
  * neither exits nor closes the connection within FCGI_PROBE_MS of being
  * asked FCGI_GET_VALUES (some responders, fcgiwrap among them, never
- * answer it; cgi.fcgi does at once).
+ * answer it; cgi.fcgi does at once). The answer says whether it
+ * multiplexes (fc.mpx); one that does not answer does not.
  */
 static void
 fc_probe(void)
 {
-	struct fcl b;
+	struct fcx x;
 	unsigned char out[FCGI_HEAD + 32], in[FCGI_HEAD + 1024];
 	struct pollfd pfd;
 	struct fcgi_rec r;
@@ -1777,28 +1901,22 @@ fc_probe(void)
 	int	 status = ETIMEDOUT, ok = 1;
 	const char *where = fc.on == 2 ? fc.address : prog_argv[0];
 
-	memset(&b, 0, sizeof(b));
-	if (fcl_connect(&b) == -1)
+	memset(&x, 0, sizeof(x));
+	if (fcx_connect(&x) == -1)
 		die(1, errno, "cannot connect to the FastCGI responder ", where,
 		    NULL);
-	if (fc.on == 2) {	/* a TCP connection under way: its outcome */
-		pfd.fd = b.fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, FCGI_PROBE_MS) != 1 || getsockopt(b.fd,
-		    SOL_SOCKET, SO_ERROR, &status, &slen) == -1 ||
-		    status != 0)
-			die(1, status, "cannot connect to the FastCGI "
-			    "responder ", where, NULL);
-		close(b.fd);
-		return;
-	}
+	pfd.fd = x.fd;
+	pfd.events = POLLOUT;
+	if (fc.on == 2 && fc.sa.ss_family != AF_UNIX &&	/* its outcome */
+	    (poll(&pfd, 1, FCGI_PROBE_MS) != 1 || getsockopt(x.fd,
+	    SOL_SOCKET, SO_ERROR, &status, &slen) == -1 || status != 0))
+		die(1, status, "cannot connect to the FastCGI responder ",
+		    where, NULL);
 	k = fcgi_put_pair(out + FCGI_HEAD, sizeof(out) - FCGI_HEAD,
 	    "FCGI_MPXS_CONNS", 15, "", 0);
 	fcgi_head(out, FT_GET_VALUES, 0, k);
-	pfd.fd = b.fd;
-	pfd.events = POLLOUT;
 	while ((left = until - now_ms()) > 0) {
-		if (waitpid(fc.pid, &status, WNOHANG) == fc.pid) {
+		if (fc.on == 1 && waitpid(fc.pid, &status, WNOHANG) == fc.pid) {
 			fc.pid = 0;
 			die(1, 0, "the FastCGI responder ", where,
 			    " exited at once: is it a FastCGI program?");
@@ -1806,21 +1924,22 @@ fc_probe(void)
 		if (poll(&pfd, 1, left > 20 ? 20 : (int)left) <= 0)
 			continue;
 		if (pfd.events == POLLOUT) {
-			w = write(b.fd, out, FCGI_HEAD + k);
+			w = write(x.fd, out, FCGI_HEAD + k);
 			pfd.events = POLLIN;
 			if (w == (ssize_t)(FCGI_HEAD + k))
 				continue;
-		} else if ((w = read(b.fd, in + n, sizeof(in) - n)) > 0) {
+		} else if ((w = read(x.fd, in + n, sizeof(in) - n)) > 0) {
 			n += (size_t)w;
-			if (fcgi_record(in, n, &r) == 0)
+			if (fcgi_record(in, n, &r) == 0 && n < sizeof(in))
 				continue;
+			fc.mpx = fc_mpxs(in, n);
 			break;		/* an answer, whatever it says */
 		}
 		ok = 0;			/* it closed the connection */
 		break;
 	}
-	close(b.fd);
-	if (!ok)
+	close(x.fd);
+	if (!ok && fc.on == 1)
 		die(1, 0, "the FastCGI responder ", where, " closed the "
 		    "connection unanswered: is it a FastCGI program?");
 }
@@ -1828,7 +1947,8 @@ fc_probe(void)
 /*
  * -F: a listening socket for the responder, in Linux's abstract namespace
  * (no file, nothing to clean up), and the responder on it; -f: where it
- * is. Then the probe, and -c connections' slots.
+ * is. Then the probe, and the places of -c requests and of their
+ * connections.
  */
 static void
 fc_setup(void)
@@ -1860,10 +1980,25 @@ fc_setup(void)
 			    prog_argv[0], NULL);
 	}
 	fc_probe();
-	if ((fcls = calloc((size_t)opt.maxprogs, sizeof(*fcls))) == NULL)
+	nfcx = fc.mpx ? 1 : opt.maxprogs;
+	if ((fcls = calloc((size_t)opt.maxprogs, sizeof(*fcls))) == NULL ||
+	    (fcxs = calloc((size_t)nfcx, sizeof(*fcxs))) == NULL)
 		die(1, errno, "out of memory", NULL, NULL);
 	for (i = 0; i < opt.maxprogs; i++)
-		fcls[i].fd = -1;
+		fcls[i].id = (unsigned)i + 1;
+	for (i = 0; i < nfcx; i++)
+		fcxs[i].fd = -1;
+}
+
+/* Write what each connection to the responder has queued this turn. */
+static void
+fc_flush(void)
+{
+	int	 i;
+
+	for (i = 0; fc.on && i < nfcx; i++)
+		if (fcxs[i].dirty && fcxs[i].fd != -1)
+			fcx_flush(&fcxs[i]);
 }
 
 /* -F, when serve stops: the responder too, SIGKILL after KILL_GRACE_S. */
@@ -2256,7 +2391,7 @@ conn_flush(struct conn *c)
 	else if (c->p != NULL && c->p->mem->rl.st != P_DONE)
 		prog_read(c->p);	/* go on relaying */
 	else if (c->b != NULL)
-		fcl_read(c->b);
+		fcx_read(c->b->x);
 }
 
 /* Numeric host and port of a socket address; IPv4-mapped as IPv4. */
@@ -2505,7 +2640,7 @@ begin_stop(void)
 		if (conns[i]->p != NULL)
 			conns[i]->p->mem->rl.fr.keep = 0;
 		if (conns[i]->b != NULL)
-			conns[i]->b->mem->rl.fr.keep = 0;
+			conns[i]->b->rl->fr.keep = 0;
 		if (conns[i]->st == CS_IDLE && conns[i]->len == 0)
 			conn_close(conns[i]);
 	}
@@ -2564,12 +2699,14 @@ timers(void)
 		else
 			conn_close(c);	/* idle, or done lingering */
 	}
+	/* records read and not taken, their client since gone: no poll
+	 * event will come for them */
+	for (i = 0; fc.on && i < nfcx; i++)
+		if (fcxs[i].nreq > 0 && fcxs[i].inoff < fcxs[i].inlen &&
+		    fcx_blocked(&fcxs[i]) == NULL)
+			fcx_read(&fcxs[i]);
 	for (i = 0; fc.on && i < opt.maxprogs; i++) {
 		b = &fcls[i];
-		/* an abandoned request's records already read: no poll
-		 * event will come for them */
-		if (b->busy && b->c == NULL && b->inoff < b->inlen)
-			fcl_read(b);
 		if (!b->busy)
 			continue;
 		d = b->abort_at != 0 ? b->abort_at : b->deadline;
@@ -2614,7 +2751,7 @@ poll_set(struct pollfd *pfd, struct owner *own)
 	nfds_t	 n = 0;
 	struct conn *c;
 	struct prog *p;
-	struct fcl *b;
+	struct fcx *x;
 	int	 i, accepting;
 	short	 ev;
 
@@ -2647,17 +2784,16 @@ poll_set(struct pollfd *pfd, struct owner *own)
 		if (p->in != -1 && p->c != NULL)
 			watch(pfd, own, &n, p->in, POLLOUT, R_PROG_IN, p, p->gen);
 	}
-	for (i = 0; fc.on && i < opt.maxprogs; i++) {
-		b = &fcls[i];
-		if (b->fd == -1)
+	for (i = 0; fc.on && i < nfcx; i++) {
+		x = &fcxs[i];
+		if (x->fd == -1)
 			continue;
 		/* an idle one: to see the responder close it */
-		ev = !b->busy || b->c == NULL || outq_empty(&b->c->pend) ?
-		    POLLIN : 0;
-		if (!outq_empty(&b->q))
+		ev = fcx_blocked(x) == NULL ? POLLIN : 0;
+		if (!outq_empty(&x->q))
 			ev |= POLLOUT;
 		if (ev != 0)
-			watch(pfd, own, &n, b->fd, ev, R_FCGI, b, 0);
+			watch(pfd, own, &n, x->fd, ev, R_FCGI, x, 0);
 	}
 	return n;
 }
@@ -2668,7 +2804,7 @@ on_event(const struct pollfd *pf, const struct owner *ow)
 {
 	struct conn *c = ow->ptr;
 	struct prog *p = ow->ptr;
-	struct fcl *b;
+	struct fcx *x;
 
 	switch (ow->role) {
 	case R_LISTEN:
@@ -2704,19 +2840,19 @@ on_event(const struct pollfd *pf, const struct owner *ow)
 			prog_write_body(p);
 		break;
 	case R_FCGI:
-		b = ow->ptr;
-		if (b->fd == -1)
+		x = ow->ptr;
+		if (x->fd == -1)
 			break;
-		if (!b->busy) {		/* closed, or talking out of turn */
-			if (fcl_stale(b))
-				fcl_close(b);
+		if (x->nreq == 0) {	/* closed, or talking out of turn */
+			if (fcx_stale(x))
+				fcx_close(x);
 			break;
 		}
-		if (pf->revents & POLLOUT && !outq_empty(&b->q))
-			fcl_write(b);
-		if (b->busy && b->fd != -1 &&
+		if (pf->revents & POLLOUT && !outq_empty(&x->q))
+			fcx_flush(x);
+		if (x->nreq > 0 && x->fd != -1 &&
 		    pf->revents & (POLLIN | POLLHUP | POLLERR))
-			fcl_read(b);
+			fcx_read(x);
 		break;
 	}
 }
@@ -2755,6 +2891,7 @@ serve_loop(void)
 			begin_stop();
 		next = timers();
 		start_queued();
+		fc_flush();
 		sweep();
 		if ((stopping || opt.inetd) && nconns == 0 && nrunning == 0)
 			break;

@@ -136,10 +136,16 @@ fcgi_stream(const uint8_t *d, size_t n, size_t step, size_t max,
 	while (at < n) {
 		end = n - at < step ? n : at + step;
 		while (at < end) {
-			ev = fcgi_read(&r, 1, d + at, end - at, max, &used, &data,
+			ev = fcgi_read(&r, d + at, end - at, max, &used, &data,
 			    &len);
 			check(used <= end - at, "fcgi_read took more than it had");
 			at += used;
+			if (ev == FR_HEAD) {
+				check(r.id != 0 && r.type != 0, "a head of no request");
+				if (r.id == 1)
+					continue;
+				ev = FR_BAD;	/* serve: not its request */
+			}
 			if (ev == FR_STDOUT || ev == FR_STDERR) {
 				check(len > 0 && (len <= max || ev == FR_STDERR) &&
 				    data >= d && data + len <= d + at,

@@ -21,9 +21,9 @@ const ODD = [process.execPath, "tests/fixtures/odd-fcgi.mjs"];
 const DIR = mkdtempSync(join(tmpdir(), "mt-serve-fcgi-"));
 const started = [];
 
-function startServe(args) {
+function startServe(args, env = {}) {
   const argv = [SERVE, "-b", "127.0.0.1", "-p", "0", ...args];
-  const proc = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   started.push(proc);
   let err = "";
   proc.stderr.on("data", (d) => { err += d.toString("latin1"); });
@@ -52,8 +52,8 @@ async function pidOf(port) { return Number(body(await one(port, get("/pid")))); 
 const tests = [];
 function test(name, fn) { tests.push({ name, fn }); }
 
-test("odd shapes: each is the right answer or a clean 502, 503 or 504, and serve goes on", async () => {
-  const s = startServe(["-t", "2", "-c", "4", "-F", ...ODD]);
+for (const mpx of [false, true]) test(`odd shapes${mpx ? ", the responder multiplexing (FCGI_MPXS_CONNS 1)" : ""}: each is the right answer or a clean 502, 503 or 504, and serve goes on`, async () => {
+  const s = startServe(["-t", "2", "-c", "4", "-F", ...ODD], mpx ? { ODD_FCGI_MPXS: "1" } : {});
   try {
     const port = await s.port;
     const shapes = [
@@ -119,14 +119,34 @@ test("a responder that stops answering is aborted at -t, then killed and restart
   } finally { await s.stop(); }
 });
 
-test("-c caps the requests in flight to the responder", async () => {
-  const s = startServe(["-q", "-c", "2", "-F", ...ODD]);
+for (const mpx of [false, true]) test(`-c caps the requests in flight to the responder${mpx ? ", all on one connection when it multiplexes" : ", one connection each"}`, async () => {
+  const s = startServe(["-q", "-c", "2", "-F", ...ODD], mpx ? { ODD_FCGI_MPXS: "1" } : {});
   try {
     const port = await s.port;
     const rs = await Promise.all(Array.from({ length: 6 }, () => one(port, get("/slow"), { timeout: 10000 })));
     const n = rs.map((r) => Number(body(r)));
     eq(Math.max(...n), 2, `requests in flight at once: ${n}`);
+    eq(Number(body(await one(port, get("/conns")))), mpx ? 1 : 2, "the responder's connections");
   } finally { await s.stop(); }
+});
+
+test("multiplexed: a client that does not read a 300,000-byte answer holds up no other request on the connection", async () => {
+  const s = startServe(["-q", "-F", ...ODD], { ODD_FCGI_MPXS: "1" });
+  const net = await import("node:net");
+  let sock;
+  try {
+    const port = await s.port;
+    sock = net.connect(port, "127.0.0.1");
+    await new Promise((resolve, reject) => { sock.once("connect", resolve); sock.once("error", reject); });
+    sock.pause();	// never reads: its answer waits in socket buffers and serve
+    sock.write(get("/big"));
+    await sleep(300);
+    const t0 = Date.now();
+    const rs = await Promise.all(Array.from({ length: 8 }, () => one(port, get("/ok"), { timeout: 10000 })));
+    assert(rs.every((r) => r.status === 200 && body(r) === "ok\n"), "the others' answers");
+    assert(Date.now() - t0 < 3000, `the others waited ${Date.now() - t0} ms`);
+    eq(Number(body(await one(port, get("/conns")))), 1, "the responder's connections");
+  } finally { sock?.destroy(); await s.stop(); }
 });
 
 test("cgi.fcgi behind -F: keep-alive, pipelining in order, HEAD without a body", async () => {
