@@ -615,6 +615,7 @@ say();
 // one was needed: the same figures with the probe throwing
 const noProbe = ipr[0].standIn ? (k) => median(ipr.map((j) => j.noProbe[k])) : null;
 say(`One request as Spin pays it, in one Node process (jco's bindings, \`--instantiation sync\`, core modules compiled once): a fresh instance of the component and its handle ${fmt(ipComp, 2)} ms (the instance ${fmt(ipm("componentInstance"), 2)}, the request ${fmt(ipm("componentRequest"), 2)}); a fresh instance of \`cgi.wasm\` in jco's preview1 command adapter and its run ${fmt(ipCmd, 2)} ms (the instance ${fmt(ipm("commandInstance"), 2)}, the run ${fmt(ipm("commandRun"), 2)}). ` +
+  `Host calls per request (each one through jco's bindings): component ${ipr[0].componentHostCalls}, command ${ipr[0].commandHostCalls}. ` +
   "Most of either instance is jco's JavaScript bindings, built afresh for each instance" +
   (noProbe ? `; and on Node ${process.version}, which has no JSPI, the bindings' probe for it (\`WebAssembly.promising\`) throws once per instance, and V8 parses the whole instantiate function again to word the error. ` +
     `The figures above are with a stand-in that gives the probe what its catch keeps, without the exception; with the probe throwing, ${fmt(noProbe("component"), 2)} ms (the instance ${fmt(noProbe("componentInstance"), 2)}) and ${fmt(noProbe("command"), 2)} ms (the instance ${fmt(noProbe("commandInstance"), 2)}).`
