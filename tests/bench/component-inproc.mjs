@@ -14,11 +14,31 @@
 // on jco's own preview2 shim, its output written to this process's stdout
 // (send it to /dev/null).
 //
+// Also in OUT: the host calls each makes per request (every JavaScript
+// function its core modules import, counted in one untimed request), and
+// the same medians without the JSPI stand-in below, from a pass of N / 5.
+//
 //   node --expose-gc tests/bench/component-inproc.mjs N HTTP_DIR CMD_DIR OUT
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { wagiEnv } from "../lib/spin.mjs";
+
+// jco's bindings probe for JSPI once per instance: they call
+// WebAssembly.promising(cabi_realloc) in a try, and keep cabi_realloc
+// itself in its catch. Node 20 has no JSPI, so the call throws, and V8
+// builds the TypeError's "... is not a function" by parsing the whole
+// generated instantiate function again: most of each instance, of either
+// contender. The stand-in returns what the catch keeps, without the
+// exception; a Node with JSPI keeps its own. The figures with the probe
+// throwing are measured too (noProbe).
+const standIn = typeof WebAssembly.promising !== "function";
+const jspi = (on) => {
+  if (!standIn) return;
+  if (on) WebAssembly.promising = (f) => f;
+  else delete WebAssembly.promising;
+};
+jspi(true);
 
 const here = new URL("..", import.meta.url).pathname;	// tests/
 const [n, httpDir, cmdDir, out] = [Number(process.argv[2]), ...process.argv.slice(3)];
@@ -76,39 +96,87 @@ cli._setEnv(wagiEnv({ method: "GET", rawPath: "/api/time", query: "", httpVersio
   body: Buffer.alloc(0), client: { address: "127.0.0.1", port: 50000 }, route: "/...", prefix: "" }));
 cli._setArgs(["/api/time", ""]);
 
-// each: () => the instance, and instance => its request
-const component = [() => http.instantiate(httpCore, httpImports), (inst) => {
+// ---- host calls -----------------------------------------------------------
+// An instantiateCore for jco's bindings that counts, into calls, every call
+// of a JavaScript function a core module imports: the host calls. An
+// import of another core instance's export is wasm calling wasm, not
+// counted. jco's shim module exports stand-ins ("0", "1", ...) for host
+// functions that a last module fills in; each is named by the import the
+// stand-in was given to.
+function counting(calls) {
+  const exported = new Map();	// a core instance's function -> its export name
+  const named = new Map();	// a stand-in's export name -> the import it is
+  return (module, imports = {}) => {
+    const counted = {};
+    for (const [mod, fns] of Object.entries(imports)) {
+      counted[mod] = {};
+      for (const [name, f] of Object.entries(fns)) {
+        if (exported.has(f)) named.set(exported.get(f), `${mod}#${name}`);
+        if (typeof f !== "function" || exported.has(f)) { counted[mod][name] = f; continue; }
+        const label = named.get(name) ?? `${mod}#${name}`;
+        counted[mod][name] = Object.assign(function (...a) {
+          calls.set(label, (calls.get(label) ?? 0) + 1);
+          return f.apply(this, a);
+        }, f);
+      }
+    }
+    const inst = new WebAssembly.Instance(module, counted);
+    for (const [name, f] of Object.entries(inst.exports)) if (typeof f === "function") exported.set(f, name);
+    return inst;
+  };
+}
+
+// each: (instantiateCore?) => the instance, and instance => its request
+const component = [(ic) => http.instantiate(httpCore, httpImports, ic), (inst) => {
   const outp = new ResponseOutparam();
   inst.incomingHandler.handle(new IncomingRequest("get", "/api/time",
     new Fields(headers.map(([k, v]) => [k, Buffer.from(v)]))), outp);
   return outp;
 }];
-const command = [() => cmd.instantiate(cmdCore, new WASIShim().getImportObject()), (inst) => inst.run.run()];
+const command = [(ic) => cmd.instantiate(cmdCore, new WASIShim().getImportObject(), ic), (inst) => inst.run.run()];
+
+// one request of each, untimed: its host calls, by name
+function hostCalls([make, call]) {
+  const calls = new Map();
+  const inst = make(counting(calls));
+  calls.clear();	// the request's alone (instantiating makes none)
+  const r = call(inst);
+  return [r, Object.fromEntries(calls)];
+}
+const [first, componentCalls] = hostCalls(component);
+const [, commandCalls] = hostCalls(command);
+const total = (c) => Object.values(c).reduce((a, b) => a + b, 0);
 
 // the component's answer, checked once: 200, the JSON document
-const first = component[1](component[0]()).result;
-const body = Buffer.concat(first?.val?.b?.stream?.chunks ?? []).toString();
-if (first?.tag !== "ok" || first.val.status !== 200 || !/^\{"moscow_time":"[^"]+ MSK","timestamp":\d+\}\n$/.test(body)) {
+const body = Buffer.concat(first?.result?.val?.b?.stream?.chunks ?? []).toString();
+if (first?.result?.tag !== "ok" || first.result.val.status !== 200 || !/^\{"moscow_time":"[^"]+ MSK","timestamp":\d+\}\n$/.test(body)) {
   console.error(`component-inproc: the component did not answer 200 with the time: ${JSON.stringify(body)}`);
   process.exit(1);
 }
-command[1](command[0]());
 
-const times = [[], [], [], [], [], []];	// total, instance, request: component, then command
-for (let i = 0; i < n; i++) {
-  for (const [k, [make, call]] of [component, command].entries()) {
-    const t0 = process.hrtime.bigint();
-    const inst = make();
-    const t1 = process.hrtime.bigint();
-    call(inst);
-    const t2 = process.hrtime.bigint();
-    times[3 * k].push(Number(t2 - t0) / 1e6);
-    times[3 * k + 1].push(Number(t1 - t0) / 1e6);
-    times[3 * k + 2].push(Number(t2 - t1) / 1e6);
+// iters rounds, the two alternating: medians in ms of each part
+function measure(iters) {
+  const times = [[], [], [], [], [], []];	// total, instance, request: component, then command
+  for (let i = 0; i < iters; i++) {
+    for (const [k, [make, call]] of [component, command].entries()) {
+      const t0 = process.hrtime.bigint();
+      const inst = make();
+      const t1 = process.hrtime.bigint();
+      call(inst);
+      const t2 = process.hrtime.bigint();
+      times[3 * k].push(Number(t2 - t0) / 1e6);
+      times[3 * k + 1].push(Number(t1 - t0) / 1e6);
+      times[3 * k + 2].push(Number(t2 - t1) / 1e6);
+    }
+    if (i % 20 === 19) gc();	// untimed: dead instances pile up otherwise
   }
-  if (i % 20 === 19) gc();	// untimed: dead instances pile up otherwise
+  const med = (v) => { const s = [...v].sort((a, b) => a - b); return s[(s.length - 1) >> 1]; };
+  const [component_, componentInstance, componentRequest, command_, commandInstance, commandRun] = times.map(med);
+  return { component: component_, componentInstance, componentRequest, command: command_, commandInstance, commandRun };
 }
-const med = (v) => { const s = [...v].sort((a, b) => a - b); return s[(s.length - 1) >> 1]; };
-const [component_, componentInstance, componentRequest, command_, commandInstance, commandRun] = times.map(med);
-writeFileSync(out, JSON.stringify({ component: component_, componentInstance, componentRequest,
-  command: command_, commandInstance, commandRun }) + "\n");
+const figures = measure(n);
+jspi(false);
+const noProbe = standIn ? measure(Math.max(20, Math.round(n / 5))) : null;
+writeFileSync(out, JSON.stringify({ ...figures, standIn, noProbe,
+  componentHostCalls: total(componentCalls), commandHostCalls: total(commandCalls),
+  hostCalls: { component: componentCalls, command: commandCalls } }) + "\n");

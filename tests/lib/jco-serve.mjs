@@ -31,7 +31,12 @@ export async function startJcoServe(file, { isolate = false, ms = 60000 } = {}) 
     ...(isolate ? ["--isolate-requests", "instance"] : [])],
   { detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
-  const stop = () => { try { process.kill(-proc.pid, "SIGTERM"); } catch { /* gone */ } };
+  // stopped once, by the caller or at this process's exit: make bench
+  // starts a score of them, and each would leave a listener behind
+  const stop = () => {
+    process.off("exit", stop);
+    try { process.kill(-proc.pid, "SIGTERM"); } catch { /* gone */ }
+  };
   process.on("exit", stop);
   await new Promise((resolve, reject) => {
     const t = setTimeout(() => { stop(); reject(new Error(`jco serve did not listen within ${ms} ms: ${log}`)); }, ms);
