@@ -57,7 +57,7 @@
  * Limits of the loop, its connections and its programs (the request's
  * are http.h's). Each is documented in serve(1) and tested at its edge.
  */
-#define REQS_PER_CONN	100		/* requests on one connection, then close */
+#define REQS_PER_CONN	1000		/* requests on one connection, then close */
 #define KEEPALIVE_S	5		/* idle seconds between requests */
 #define WRITE_IDLE_S	30		/* seconds a client may stall a write */
 #define LINGER_S	2		/* seconds to drain a client after the last response */
