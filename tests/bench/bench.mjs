@@ -4,7 +4,7 @@
 // (gnuplot), to tests/.build/bench/. A benchmark, not a test: it exits 0
 // whether goals are met or not, and non-zero only when it cannot run.
 //
-//   node tests/bench/bench.mjs           full run (under 15 minutes)
+//   node tests/bench/bench.mjs           full run (about 25 minutes on 2 cores)
 //   BENCH_QUICK=1 node tests/bench/bench.mjs    the one-minute smoke run
 //
 // Every server binds 127.0.0.1 and is stopped by its PID (process group);
@@ -16,6 +16,7 @@ import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort, printedPort } from "../lib/port.mjs";
 import { startJcoServe } from "../lib/jco-serve.mjs";
+import { lacksJspi } from "../lib/jspi.mjs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -580,8 +581,13 @@ const CROUNDS = process.env.BENCH_ROUNDS ? ROUNDS : QUICK ? 1 : 5;	// never fewe
 const CPAIRS = [[COMP, NOOP], [COMPI, NOOPI]];
 const pairs = {};	// the component -> connections -> its ratio to the floor, pair by pair
 for (const [k] of CPAIRS) pairs[k] = Object.fromEntries(CC.map((c) => [c, []]));
+// Every jco serve with the JSPI stand-in (tests/lib/jspi.mjs): on a Node
+// without JSPI, jco's bindings throw at each instance otherwise, which
+// costs the bindings with more imports more and is the host's, not the
+// component's (a Node with JSPI never throws it).
 async function jcoServe(k) {
-  const js = await startJcoServe(join(B, k.includes("no-op") ? "noop.component.wasm" : "cgi.component.wasm"), { isolate: k.includes("per request") });
+  const js = await startJcoServe(join(B, k.includes("no-op") ? "noop.component.wasm" : "cgi.component.wasm"),
+    { isolate: k.includes("per request"), jspiStandIn: true });
   return { port: js.port, path: "/api/time", stop: js.stop };
 }
 for (let r = 0; r < CROUNDS; r++) {
@@ -622,7 +628,8 @@ say("## The wasi:http component");
 say();
 say(`\`cgi.component.wasm\`: ${fmt(size(join(B, "cgi.component.wasm")))} B (the no-op component: ${fmt(size(join(B, "noop.component.wasm")))} B). Under \`jco serve\` on Node ${process.version}, ` +
   `each component beside its floor in ${CROUNDS} pair${CROUNDS > 1 ? "s" : ""} (both running, their loads alternating at each connection count; ` +
-  `the goals take the median of the pairs' ratios), Node's server in ${ROUNDS} round${ROUNDS > 1 ? "s" : ""}; medians:`);
+  `the goals take the median of the pairs' ratios), Node's server in ${ROUNDS} round${ROUNDS > 1 ? "s" : ""}; ` +
+  (lacksJspi ? `jco serve with the stand-in for JSPI that this Node lacks (below: without it, jco's bindings throw at each instance); ` : "") + "medians:");
 say();
 say("| server | connections | requests/s | p50 ms | p99 ms |");
 say("|---|---|---|---|---|");

@@ -22,22 +22,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { jspi, lacksJspi } from "../lib/jspi.mjs";
 import { wagiEnv } from "../lib/spin.mjs";
 
-// jco's bindings probe for JSPI once per instance: they call
-// WebAssembly.promising(cabi_realloc) in a try, and keep cabi_realloc
-// itself in its catch. Node 20 has no JSPI, so the call throws, and V8
-// builds the TypeError's "... is not a function" by parsing the whole
-// generated instantiate function again: most of each instance, of either
-// contender. The stand-in returns what the catch keeps, without the
-// exception; a Node with JSPI keeps its own. The figures with the probe
-// throwing are measured too (noProbe).
-const standIn = typeof WebAssembly.promising !== "function";
-const jspi = (on) => {
-  if (!standIn) return;
-  if (on) WebAssembly.promising = (f) => f;
-  else delete WebAssembly.promising;
-};
+// jco's bindings throw once per instance on this Node when probing for
+// JSPI (tests/lib/jspi.mjs): the stand-in is set for the figures, and
+// they are measured with the probe throwing too (noProbe).
+const standIn = lacksJspi;
 jspi(true);
 
 const here = new URL("..", import.meta.url).pathname;	// tests/

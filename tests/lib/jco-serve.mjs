@@ -23,12 +23,16 @@ import { freePort } from "./port.mjs";
 const here = new URL("..", import.meta.url).pathname;	// tests/
 export const JCO = join(here, "node_modules/@bytecodealliance/jco/dist/jco.js");
 
-export async function startJcoServe(file, { isolate = false, ms = 60000 } = {}) {
+// jspiStandIn: the served process gets tests/lib/jspi-on.mjs first, so
+// that jco's bindings do not throw at each instance on a Node without
+// JSPI (make bench's rows, as on a Node with it).
+export async function startJcoServe(file, { isolate = false, jspiStandIn = false, ms = 60000 } = {}) {
   if (!existsSync(JCO)) throw new Error("jco is not installed: run make deps (npm ci in tests/)");
   if (!existsSync(file)) throw new Error(`${file} is missing: run make component`);
   const port = await freePort();
   const proc = spawn(process.execPath, [JCO, "serve", file, "--host", "127.0.0.1", "--port", String(port),
-    ...(isolate ? ["--isolate-requests", "instance"] : [])],
+    ...(isolate ? ["--isolate-requests", "instance"] : []),
+    ...(jspiStandIn ? ["--jco-import", join(here, "lib/jspi-on.mjs")] : [])],
   { detached: true, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   // stopped once, by the caller or at this process's exit: make bench
