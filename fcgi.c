@@ -66,6 +66,7 @@ typedef char fcgi_fits[RESP_HEAD_MAX + RESP_BODY_MAX <= FCGI_CONTENT_MAX ? 1 : -
 /* A request arriving on a connection. */
 struct freq {
 	unsigned	 id;		/* 0: a free place */
+	int64_t		 begun;		/* ms: its FCGI_BEGIN_REQUEST came */
 	int		 keep;		/* its FCGI_KEEP_CONN */
 	int		 params_end;	/* its FCGI_PARAMS stream has ended */
 	int		 stdin_end;	/* its FCGI_STDIN stream has ended */
@@ -79,7 +80,10 @@ struct fconn {
 	int		 fd;
 	int		 done;		/* close once out is written */
 	int		 dead;		/* close now */
-	int		 full;		/* the socket took less than out: take nothing more */
+	int		 ending;	/* a request without FCGI_KEEP_CONN: none
+				 * more begins, done once none is open */
+	int		 full;		/* the socket took less than out:
+				 * take nothing more */
 	unsigned	 answering;	/* the request id write_fcgi() frames */
 	int		 nopen;		/* requests arriving */
 	struct freq	 r[FCGI_MPX_OPEN];
@@ -97,7 +101,7 @@ static int64_t		 now;		/* ms, monotonic: once per turn of the loop */
 static int64_t		 request_ms;	/* FCGI_REQUEST_TIMEOUT, set by fcgi_loop */
 static int64_t		 keep_ms;	/* FCGI_KEEP_TIMEOUT, likewise */
 static volatile sig_atomic_t got_term;
-static int		 stopping;	/* after SIGTERM: no new requests kept */
+static int		 stopping;	/* after SIGTERM: connections close once idle */
 
 /*
  * Write what c->out holds: what the socket does not take waits, and no
@@ -178,11 +182,19 @@ write_fcgi(void *ctx, struct iovec *iov, int cnt)
 static void
 fcgi_request_end(struct fconn *c, struct freq *q)
 {
+	int64_t	 first = now;
+	int	 i;
+
 	if (!q->keep)
-		c->done = 1;
-	c->deadline = now + request_ms;		/* for the answer, and the next */
+		c->ending = 1;
 	c->nopen--;
 	q->id = 0;
+	/* each request arrives whole within request_ms of its begin; with
+	 * none open, the answer is taken and the next comes within it */
+	for (i = 0; i < FCGI_MPX_OPEN; i++)
+		if (c->r[i].id != 0 && c->r[i].begun < first)
+			first = c->r[i].begun;
+	c->deadline = first + request_ms;
 	q->parlen = 0;
 	if (q->parcap > FCGI_PARAMS_KEEP) {
 		free(q->par);
@@ -321,23 +333,27 @@ fcgi_take_record(struct fconn *c, const struct fcgi_rec *r)
 	q = fcgi_find(c, r->id);
 	switch (r->type) {
 	case FT_BEGIN_REQUEST:
-		if (r->len < 8)
+		if (r->len < 8) {
 			c->dead = 1;
-		else if (q != NULL)
-			;		/* already begun: the spec ignores it */
-		else if (((unsigned)r->data[0] << 8 | r->data[1]) !=
-		    FCGI_RESPONDER || (q = fcgi_find(c, 0)) == NULL) {
-			fcgi_refuse(c, r->id, q == NULL && r->data[1] ==
-			    FCGI_RESPONDER && r->data[0] == 0 ? FP_OVERLOADED :
-			    FP_UNKNOWN_ROLE);
-			if (!(r->data[2] & FCGI_KEEP_CONN))
-				c->done = 1;
-		} else {
+			return;
+		}
+		if (q != NULL)
+			return;		/* already begun: the spec ignores it */
+		if (((unsigned)r->data[0] << 8 | r->data[1]) !=
+		    FCGI_RESPONDER)
+			fcgi_refuse(c, r->id, FP_UNKNOWN_ROLE);
+		else if (c->ending || (q = fcgi_find(c, 0)) == NULL)
+			fcgi_refuse(c, r->id, FP_OVERLOADED);
+		else {
 			c->nopen++;
 			q->id = r->id;
-			q->keep = (r->data[2] & FCGI_KEEP_CONN) && !stopping;
+			q->begun = now;
+			q->keep = r->data[2] & FCGI_KEEP_CONN;
 			q->params_end = q->stdin_end = q->over = 0;
+			return;
 		}
+		if (!(r->data[2] & FCGI_KEEP_CONN))
+			c->ending = 1;
 		return;
 	case FT_ABORT_REQUEST:
 		if (q == NULL)
@@ -402,6 +418,8 @@ fcgi_take(struct fconn *c, const unsigned char *p, size_t n)
 		}
 		fcgi_take_record(c, &r);
 		off += (size_t)k;
+		if (c->ending && c->nopen == 0)
+			c->done = 1;
 	}
 	return off;
 }
@@ -475,7 +493,17 @@ fcgi_ready(struct fconn *c, short revents)
 		c->idle = c->fresh = 0;
 		fcgi_input(c, rbuf, (size_t)n);
 	}
-	fcgi_flush(c);		/* the answers to what came, at once */
+	/* the answers to what came, at once; a write that took them all,
+	 * after one that did not, lets the records kept meanwhile go on */
+	for (;;) {
+		fcgi_flush(c);
+		if (c->full || c->dead || c->done || c->inlen == 0)
+			break;
+		n = (ssize_t)c->inlen;
+		fcgi_input(c, NULL, 0);
+		if ((ssize_t)c->inlen == n && outq_empty(&c->out))
+			break;		/* an incomplete record waits */
+	}
 	/* nothing in flight: kept idle, or closed after SIGTERM */
 	if (c->idle == 0 && c->nopen == 0 && c->inlen == 0 &&
 	    outq_empty(&c->out)) {
@@ -660,14 +688,11 @@ static void
 fcgi_stop(int ls, const char *allow)
 {
 	size_t	 i;
-	int	 k;
 
 	stopping = 1;
 	(void)fcgi_accept(ls, allow);
 	(void)close(ls);
 	for (i = nconns; i-- > 0;) {
-		for (k = 0; k < FCGI_MPX_OPEN; k++)
-			conns[i].r[k].keep = 0;
 		if (conns[i].nopen == 0 && outq_empty(&conns[i].out) &&
 		    (fcgi_ready(&conns[i], POLLIN) == -1 || conns[i].idle != 0))
 			fcgi_close(i);

@@ -319,51 +319,57 @@ on_chld(int sig)
 /*
  * What errno e means, in the words of strerror(3) for the errors serve
  * meets (musl's table of every message is 1.9 KB); "error N" otherwise.
+ * The numbers and the words are two arrays in the same order, not a
+ * table of pointers, which would take a page of relocated data.
  */
 static const char *
 errtext(int e)
 {
-	static const struct {
-		int		 e;
-		const char	*text;
-	} known[] = {
-		{ EPERM, "Operation not permitted" },
-		{ ENOENT, "No such file or directory" },
-		{ EINTR, "Interrupted system call" },
-		{ EIO, "I/O error" },
-		{ E2BIG, "Argument list too long" },
-		{ ENOEXEC, "Exec format error" },
-		{ EBADF, "Bad file descriptor" },
-		{ EAGAIN, "Resource temporarily unavailable" },
-		{ ENOMEM, "Out of memory" },
-		{ EACCES, "Permission denied" },
-		{ ENOTDIR, "Not a directory" },
-		{ EISDIR, "Is a directory" },
-		{ EINVAL, "Invalid argument" },
-		{ ENFILE, "Too many open files in system" },
-		{ EMFILE, "No file descriptors available" },
-		{ ETXTBSY, "Text file busy" },
-		{ EPIPE, "Broken pipe" },
-		{ ENAMETOOLONG, "Filename too long" },
-		{ ELOOP, "Symbolic link loop" },
-		{ ENOTSOCK, "Not a socket" },
-		{ EAFNOSUPPORT, "Address family not supported by protocol" },
-		{ EADDRINUSE, "Address in use" },
-		{ EADDRNOTAVAIL, "Address not available" },
-		{ ENETUNREACH, "Network unreachable" },
-		{ ECONNRESET, "Connection reset by peer" },
-		{ ENOBUFS, "No buffer space available" },
-		{ ETIMEDOUT, "Operation timed out" },
-		{ ECONNREFUSED, "Connection refused" },
-		{ EHOSTUNREACH, "Host is unreachable" },
+	static const unsigned char known[] = {
+	    EPERM, ENOENT, EINTR, EIO, E2BIG, ENOEXEC, EBADF, EAGAIN, ENOMEM,
+	    EACCES, ENOTDIR, EISDIR, EINVAL, ENFILE, EMFILE, ETXTBSY, EPIPE,
+	    ENAMETOOLONG, ELOOP, ENOTSOCK, EAFNOSUPPORT, EADDRINUSE,
+	    EADDRNOTAVAIL, ENETUNREACH, ECONNRESET, ENOBUFS, ETIMEDOUT,
+	    ECONNREFUSED, EHOSTUNREACH
 	};
+	static const char words[] =
+	    "Operation not permitted\0"
+	    "No such file or directory\0"
+	    "Interrupted system call\0"
+	    "I/O error\0"
+	    "Argument list too long\0"
+	    "Exec format error\0"
+	    "Bad file descriptor\0"
+	    "Resource temporarily unavailable\0"
+	    "Out of memory\0"
+	    "Permission denied\0"
+	    "Not a directory\0"
+	    "Is a directory\0"
+	    "Invalid argument\0"
+	    "Too many open files in system\0"
+	    "No file descriptors available\0"
+	    "Text file busy\0"
+	    "Broken pipe\0"
+	    "Filename too long\0"
+	    "Symbolic link loop\0"
+	    "Not a socket\0"
+	    "Address family not supported by protocol\0"
+	    "Address in use\0"
+	    "Address not available\0"
+	    "Network unreachable\0"
+	    "Connection reset by peer\0"
+	    "No buffer space available\0"
+	    "Operation timed out\0"
+	    "Connection refused\0"
+	    "Host is unreachable";
 	static char other[24];
+	const char *w = words;
 	struct buf b;
 	size_t	 i;
 
-	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (known[i].e == e)
-			return known[i].text;
+	for (i = 0; i < sizeof(known); i++, w += strlen(w) + 1)
+		if (known[i] == e)
+			return w;
 	buf_init(&b, other, sizeof(other) - 1);
 	buf_str(&b, "error ");
 	buf_uint(&b, (uint64_t)(e < 0 ? 0 : e), 1);
@@ -1483,39 +1489,52 @@ fcl_start(struct conn *c, struct fcl *b)
 }
 
 /*
- * Write what x's requests queued. A kept connection the responder closed
- * while idle (one seen closed then is closed already: on_event) fails
- * the first write: its requests go once more on a new connection.
+ * x failed: the responder closed the kept connection while idle, just
+ * as requests were queued on it (one seen closed then is closed already:
+ * on_event). If none of them was written, they go once more on a new
+ * connection (0); else they fail (-1).
  */
+static int
+fcx_again(struct fcx *x)
+{
+	int	 e;
+
+	if (!x->retry) {
+		fcx_fail(x, S_BAD_GATEWAY, "the connection failed");
+		return -1;
+	}
+	close(x->fd);
+	x->inoff = x->inlen = 0;
+	memset(&x->rd, 0, sizeof(x->rd));
+	if (fcx_connect(x) == -1) {
+		e = errno;
+		fcx_fail(x, e == EAGAIN ? S_UNAVAILABLE : S_BAD_GATEWAY,
+		    "cannot connect again");
+		return -1;
+	}
+	x->used = x->dirty = 1;
+	x->retry = 0;		/* once */
+	return 0;
+}
+
+/* Write what x's requests queued. */
 static void
 fcx_flush(struct fcx *x)
 {
 	size_t	 off = x->q.off;
-	int	 tries;
 
 	x->dirty = 0;
-	for (tries = 0; ; tries++) {
-		switch (outq_flush(&x->q, x->fd)) {
-		case 1:
+	switch (outq_flush(&x->q, x->fd)) {
+	case 1:
+		x->retry = 0;
+		return;
+	case 0:
+		if (x->q.off != off)
 			x->retry = 0;
-			return;
-		case 0:
-			if (x->q.off != off)
-				x->retry = 0;
-			return;
-		}
-		if (!x->retry || tries > 0) {
-			fcx_fail(x, S_BAD_GATEWAY, "the connection failed");
-			return;
-		}
-		close(x->fd);
-		if (fcx_connect(x) == -1) {
-			fcx_fail(x, errno == EAGAIN ? S_UNAVAILABLE :
-			    S_BAD_GATEWAY, "cannot connect again");
-			return;
-		}
-		x->used = 1;
+		return;
 	}
+	if (fcx_again(x) == 0)
+		fcx_flush(x);
 }
 
 /*
@@ -1578,11 +1597,10 @@ fcl_end(struct fcx *x, struct fcl *b)
 	unsigned st = x->rd.status;
 
 	fcl_release(b);
-	/* ended with its bytes still unsent (one request at a time), or
-	 * records after the last request's end: the stream is out of step,
-	 * the connection not to be kept */
-	if ((!fc.mpx && !outq_empty(&x->q)) ||
-	    (x->nreq == 0 && x->inoff < x->inlen))
+	/* the last request on x ended with request bytes still unsent, or
+	 * records came after its end: the stream is out of step, the
+	 * connection not to be kept */
+	if (x->nreq == 0 && (!outq_empty(&x->q) || x->inoff < x->inlen))
 		fcx_close(x);
 	if (c == NULL)
 		return;
@@ -1632,7 +1650,11 @@ fcx_read(struct fcx *x)
 			if (n == -1 && errno == EAGAIN)
 				return;
 			if (n <= 0) {
-				fcx_fail(x, S_BAD_GATEWAY, "closed mid-request");
+				if (x->retry)	/* closed before it was asked */
+					(void)fcx_again(x);
+				else
+					fcx_fail(x, S_BAD_GATEWAY,
+					    "closed mid-request");
 				return;
 			}
 			x->inoff = 0;
@@ -1707,6 +1729,10 @@ fcl_expire(struct fcl *b)
 		fcl_abandon(b);
 		if (c != NULL)
 			relay_abort(c, st, S_GATEWAY_TIMEOUT);
+		return;
+	}
+	if (fcx_blocked(b->x) != NULL) {	/* serve waits, not the responder */
+		b->abort_at = now + KILL_GRACE_S * 1000;
 		return;
 	}
 	logmsg("the FastCGI responder does not answer: ", prog_argv[0],
@@ -1860,22 +1886,21 @@ fc_address(const char *a)
 
 /*
  * 1 if the n bytes at p are an FCGI_GET_VALUES_RESULT that says
- * FCGI_MPXS_CONNS 1: the responder takes several requests at once on a
- * connection.
+ * FCGI_MPXS_CONNS 1 (the pair of lengths 15 and 1, anywhere in it): the
+ * responder takes several requests at once on a connection.
  */
 static int
 fc_mpxs(const unsigned char *p, size_t n)
 {
+	static const char pair[] = "\017\001FCGI_MPXS_CONNS1";
 	struct fcgi_rec r;
-	size_t	 i = 0, nl, vl;
+	size_t	 i;
 
 	if (fcgi_record(p, n, &r) <= 0 || r.type != FT_GET_VALUES_RESULT)
 		return 0;
-	while (i < r.len && fcgi_pair(r.data, r.len, &i, &nl, &vl) == 0) {
-		if (nl == 15 && memcmp(r.data + i, "FCGI_MPXS_CONNS", 15) == 0)
-			return vl == 1 && r.data[i + nl] == '1';
-		i += nl + vl;
-	}
+	for (i = 0; i + sizeof(pair) - 1 <= r.len; i++)
+		if (memcmp(r.data + i, pair, sizeof(pair) - 1) == 0)
+			return 1;
 	return 0;
 }
 
@@ -1885,20 +1910,24 @@ fc_mpxs(const unsigned char *p, size_t n)
  * neither exits nor closes the connection within FCGI_PROBE_MS of being
  * asked FCGI_GET_VALUES (some responders, fcgiwrap among them, never
  * answer it; cgi.fcgi does at once). The answer says whether it
- * multiplexes (fc.mpx); one that does not answer does not.
+ * multiplexes (fc.mpx); one that does not answer does not. In inetd
+ * mode -f asks nothing: one client has nothing to multiplex.
  */
 static void
 fc_probe(void)
 {
+	/* FCGI_GET_VALUES, request id 0, asking FCGI_MPXS_CONNS */
+	static const char ask[] =
+	    "\001\011\000\000\000\021\000\000\017\000FCGI_MPXS_CONNS";
+	unsigned char in[FCGI_HEAD + 1024];
 	struct fcx x;
-	unsigned char out[FCGI_HEAD + 32], in[FCGI_HEAD + 1024];
 	struct pollfd pfd;
 	struct fcgi_rec r;
 	int64_t	 until = now_ms() + FCGI_PROBE_MS, left;
-	size_t	 n = 0, k;
+	size_t	 n = 0;
 	ssize_t	 w;
 	socklen_t slen = sizeof(int);
-	int	 status = ETIMEDOUT, ok = 1;
+	int	 status = ETIMEDOUT;
 	const char *where = fc.on == 2 ? fc.address : prog_argv[0];
 
 	memset(&x, 0, sizeof(x));
@@ -1912,10 +1941,7 @@ fc_probe(void)
 	    SOL_SOCKET, SO_ERROR, &status, &slen) == -1 || status != 0))
 		die(1, status, "cannot connect to the FastCGI responder ",
 		    where, NULL);
-	k = fcgi_put_pair(out + FCGI_HEAD, sizeof(out) - FCGI_HEAD,
-	    "FCGI_MPXS_CONNS", 15, "", 0);
-	fcgi_head(out, FT_GET_VALUES, 0, k);
-	while ((left = until - now_ms()) > 0) {
+	while (!(fc.on == 2 && opt.inetd) && (left = until - now_ms()) > 0) {
 		if (fc.on == 1 && waitpid(fc.pid, &status, WNOHANG) == fc.pid) {
 			fc.pid = 0;
 			die(1, 0, "the FastCGI responder ", where,
@@ -1924,9 +1950,9 @@ fc_probe(void)
 		if (poll(&pfd, 1, left > 20 ? 20 : (int)left) <= 0)
 			continue;
 		if (pfd.events == POLLOUT) {
-			w = write(x.fd, out, FCGI_HEAD + k);
 			pfd.events = POLLIN;
-			if (w == (ssize_t)(FCGI_HEAD + k))
+			if (write(x.fd, ask, sizeof(ask) - 1) ==
+			    (ssize_t)sizeof(ask) - 1)
 				continue;
 		} else if ((w = read(x.fd, in + n, sizeof(in) - n)) > 0) {
 			n += (size_t)w;
@@ -1935,13 +1961,13 @@ fc_probe(void)
 			fc.mpx = fc_mpxs(in, n);
 			break;		/* an answer, whatever it says */
 		}
-		ok = 0;			/* it closed the connection */
+		if (fc.on == 1)		/* it closed the connection */
+			die(1, 0, "the FastCGI responder ", where, " closed "
+			    "the connection unanswered: is it a FastCGI "
+			    "program?");
 		break;
 	}
 	close(x.fd);
-	if (!ok && fc.on == 1)
-		die(1, 0, "the FastCGI responder ", where, " closed the "
-		    "connection unanswered: is it a FastCGI program?");
 }
 
 /*
@@ -2843,13 +2869,13 @@ on_event(const struct pollfd *pf, const struct owner *ow)
 		x = ow->ptr;
 		if (x->fd == -1)
 			break;
-		if (x->nreq == 0) {	/* closed, or talking out of turn */
+		if (pf->revents & POLLOUT && !outq_empty(&x->q))
+			fcx_flush(x);
+		if (x->fd != -1 && x->nreq == 0) {	/* closed, or out of turn */
 			if (fcx_stale(x))
 				fcx_close(x);
 			break;
 		}
-		if (pf->revents & POLLOUT && !outq_empty(&x->q))
-			fcx_flush(x);
 		if (x->nreq > 0 && x->fd != -1 &&
 		    pf->revents & (POLLIN | POLLHUP | POLLERR))
 			fcx_read(x);

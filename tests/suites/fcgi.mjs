@@ -578,6 +578,26 @@ test("FCGI_REQUEST_TIMEOUT=2: a silent connection and a drip-fed request are clo
   }
 });
 
+test("FCGI_REQUEST_TIMEOUT=2 on a connection carrying several: one begun and never ended closes it 2 s after its begin, though others are answered meanwhile", async () => {
+  const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "2", FCGI_KEEP_TIMEOUT: "60" } });
+  const c = await connect(f.addr);
+  try {
+    const t0 = Date.now();
+    await c.write(Buffer.concat([begin(1), rec(T.PARAMS, 1, pairs(cgiVars("/api/time")))]));
+    for (let id = 2; id < 10 && !c.closed; id++) {
+      await c.write(request(id, "/api/time"));
+      await sleep(500);
+    }
+    const closed = c.closed ? Date.now() - t0 : Infinity;
+    const rs = responses(parse(c.buf).recs);
+    assert(c.closed && closed < 3500, `closed at ${closed} ms`);
+    assert(rs.length >= 3 && rs.every((r) => r.id !== 1), `answers: ${rs.map((r) => r.id)}`);
+  } finally {
+    c.close();
+    await f.stop();
+  }
+});
+
 test("FCGI_KEEP_TIMEOUT=4: a kept connection idles past FCGI_REQUEST_TIMEOUT (2 s) and is closed 4 s after its last answer", async () => {
   const f = await startFcgi({ env: { FCGI_REQUEST_TIMEOUT: "2", FCGI_KEEP_TIMEOUT: "4" } });
   const c = await connect(f.addr);
@@ -678,6 +698,29 @@ test("SIGTERM as the ends of 50 requests arrive: all 50 answered, a kept idle co
     assert(cs.every((c) => c.closed), `${cs.filter((c) => !c.closed).length} connections left open`);
   } finally {
     for (const c of cs) c.close();
+    await f.stop();
+  }
+});
+
+test(`SIGTERM with FCGI_MPX_OPEN (${MPX_OPEN}) requests open on one connection: every one answered as it ends, then the connection closed, exit status 0`, async () => {
+  const f = await startFcgi();
+  let c;
+  try {
+    c = await connect(f.addr);
+    const ids = Array.from({ length: MPX_OPEN }, (_, i) => i + 1);
+    await c.write(Buffer.concat(ids.map((id) => Buffer.concat([begin(id), stream(T.PARAMS, id, pairs(cgiVars("/api/time")))]))));
+    await sleep(300);
+    f.proc.kill("SIGTERM");
+    await sleep(300);
+    await c.write(Buffer.concat(ids.map((id) => rec(T.STDIN, id))));
+    const ex = await Promise.race([f.exited, sleep(10000).then(() => null)]);
+    await c.until(() => false, 1000);
+    const rs = responses(parse(c.buf).recs);
+    assert(rs.length === MPX_OPEN && rs.every((r) => statusOf(r.stdout) === 200), `${rs.length} of ${MPX_OPEN} answered`);
+    assert(c.closed, "the connection is still open");
+    assert(ex !== null && ex.code === 0, `exit ${ex === null ? "none after 10 s" : ex.code ?? ex.sig}`);
+  } finally {
+    c?.close();
     await f.stop();
   }
 });
