@@ -2,8 +2,13 @@
  * outq.h: output to a non-blocking descriptor that may not take it all
  * now. What it takes is written at once; the rest is queued and written
  * as the descriptor drains, while the caller reads no more input for it
- * (backpressure). serve's clients and the FastCGI responder's
- * connections each have one.
+ * (backpressure); or it is queued (outq_put) to go in one write later.
+ * serve's clients, its connections to a FastCGI responder and the
+ * responder's connections each have one. A queue that empties gives its
+ * buffer, up to OUTQ_SPARE_MAX bytes, to the next queue that needs one:
+ * with a batch queued and written at every turn of a loop, the allocator
+ * is not asked for memory each time (musl's gives it back to the system
+ * at once, a munmap and an mmap for every batch).
  */
 #ifndef OUTQ_H
 #define OUTQ_H
@@ -18,10 +23,17 @@
 
 #include "render.h"
 
+#define OUTQ_SPARE_MAX	(64 * 1024)	/* bytes of an emptied buffer kept for the next */
+
 struct outq {
 	char	*p;		/* p[off..len): not written yet */
 	size_t	 len, off;
+	size_t	 cap;		/* bytes at p */
 };
+
+/* The one buffer kept between queues, and its size. */
+static char	*outq_spare;
+static size_t	 outq_spare_cap;
 
 static inline int
 outq_empty(const struct outq *q)
@@ -36,12 +48,17 @@ io_again(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
+/* Empty q: its buffer becomes the spare if there is none, else is freed. */
 static inline void
 outq_free(struct outq *q)
 {
-	free(q->p);
+	if (outq_spare == NULL && q->cap <= OUTQ_SPARE_MAX) {
+		outq_spare = q->p;
+		outq_spare_cap = q->cap;
+	} else
+		free(q->p);
 	q->p = NULL;
-	q->len = q->off = 0;
+	q->len = q->off = q->cap = 0;
 }
 
 /*
@@ -52,7 +69,7 @@ outq_free(struct outq *q)
 static inline int
 outq_put(struct outq *q, const struct iovec *iov, int cnt)
 {
-	size_t	 n = 0;
+	size_t	 n = 0, cap;
 	char	*np;
 	int	 i;
 
@@ -65,9 +82,18 @@ outq_put(struct outq *q, const struct iovec *iov, int cnt)
 		q->len -= q->off;
 		q->off = 0;
 	}
-	if ((np = realloc(q->p, q->len + n)) == NULL)
-		return -1;
-	q->p = np;
+	if (q->p == NULL && outq_spare != NULL) {
+		q->p = outq_spare;
+		q->cap = outq_spare_cap;
+		outq_spare = NULL;
+	}
+	if (q->len + n > q->cap) {
+		cap = q->cap * 2 > q->len + n ? q->cap * 2 : q->len + n;
+		if ((np = realloc(q->p, cap)) == NULL)
+			return -1;
+		q->p = np;
+		q->cap = cap;
+	}
 	for (i = 0; i < cnt; i++) {
 		memcpy(q->p + q->len, iov[i].iov_base, iov[i].iov_len);
 		q->len += iov[i].iov_len;
