@@ -87,7 +87,7 @@ outq_put(struct outq *q, const struct iovec *iov, int cnt)
 		q->cap = outq_spare_cap;
 		outq_spare = NULL;
 	}
-	if (q->len + n > q->cap) {
+	if (q->p == NULL || q->len + n > q->cap) {
 		cap = q->cap * 2 > q->len + n ? q->cap * 2 : q->len + n;
 		if ((np = realloc(q->p, cap)) == NULL)
 			return -1;

@@ -1336,15 +1336,14 @@ fcx_request(const struct fcx *x, unsigned id)
 }
 
 /*
- * The request whose output x reads next, if it waits for its client: one
- * that has more than it may hold untaken (nothing at all, unless the
+ * The request of the record x is reading, if it waits for its client:
+ * one that has more than it may hold untaken (nothing at all, unless the
  * connection is multiplexed, where the others would wait too). Else NULL.
  */
 static struct fcl *
 fcx_blocked(const struct fcx *x)
 {
-	struct fcl *b = fc.mpx ? (x->rd.type != 0 ? fcx_request(x, x->rd.id) :
-	    NULL) : fcx_request(x, fcls[x - fcxs].id);
+	struct fcl *b = x->rd.type != 0 ? fcx_request(x, x->rd.id) : NULL;
 
 	if (b == NULL || b->c == NULL ||
 	    b->c->pend.len - b->c->pend.off <= (fc.mpx ? FCGI_MPX_HOLD : 0))
