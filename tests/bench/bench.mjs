@@ -54,6 +54,18 @@ function must(cmd) {
 const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length ? s[(s.length - 1) >> 1] : NaN; };
 const fmt = (n, d = 0) => Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "-";
 const ratio = (a, b) => (a / b).toFixed(2);
+// a table of loads: each server's medians at each connection count
+function loadTable(byServer, conns) {
+  say("| server | connections | requests/s | p50 ms | p99 ms |");
+  say("|---|---|---|---|---|");
+  for (const k of Object.keys(byServer)) {
+    for (const c of conns) {
+      const v = byServer[k][c];
+      say(`| ${k} | ${c} | ${fmt(median(v.map((x) => x.rps)))} | ${fmt(median(v.map((x) => x.p50)), 2)} | ${fmt(median(v.map((x) => x.p99)), 2)} |`);
+    }
+  }
+  say();
+}
 const goals = [];
 function goal(what, value, target, ok) {
   goals.push({ what, value, target, ok });
@@ -497,15 +509,7 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 say("## Persistent servers");
 say();
-say("| server | connections | requests/s | p50 ms | p99 ms |");
-say("|---|---|---|---|---|");
-for (const k of Object.keys(pers)) {
-  for (const c of PCONNS) {
-    const v = pers[k][c];
-    say(`| ${k} | ${c} | ${fmt(median(v.map((x) => x.rps)))} | ${fmt(median(v.map((x) => x.p50)), 2)} | ${fmt(median(v.map((x) => x.p99)), 2)} |`);
-  }
-}
-say();
+loadTable(pers, PCONNS);
 const pr = (k, c) => median(pers[k][c].map((x) => x.rps));
 goal("nginx + cgi.fcgi / nginx serving the static file, same configuration, 16 connections", ratio(pr(FC, 16), pr(STATIC, 16)), "≥ 0.7", pr(FC, 16) / pr(STATIC, 16) >= 0.7);
 goal("nginx + cgi.fcgi / nginx serving the static file without an access log, 16 connections", ratio(pr(FC, 16), pr(BARE, 16)), "reported", true);
@@ -631,15 +635,7 @@ say(`\`cgi.component.wasm\`: ${fmt(size(join(B, "cgi.component.wasm")))} B (the 
   `the goals take the median of the pairs' ratios), Node's server in ${ROUNDS} round${ROUNDS > 1 ? "s" : ""}; ` +
   (lacksJspi ? `jco serve with the stand-in for JSPI that this Node lacks (below: without it, jco's bindings throw at each instance); ` : "") + "medians:");
 say();
-say("| server | connections | requests/s | p50 ms | p99 ms |");
-say("|---|---|---|---|---|");
-for (const k of Object.keys(comp)) {
-  for (const c of CC) {
-    const v = comp[k][c];
-    say(`| ${k} | ${c} | ${fmt(median(v.map((x) => x.rps)))} | ${fmt(median(v.map((x) => x.p50)), 2)} | ${fmt(median(v.map((x) => x.p99)), 2)} |`);
-  }
-}
-say();
+loadTable(comp, CC);
 // without the stand-in for JSPI's probe (component-inproc.mjs), where
 // one was needed: the same figures with the probe throwing
 const noProbe = ipr[0].standIn ? (k) => median(ipr.map((j) => j.noProbe[k])) : null;
