@@ -221,7 +221,7 @@ struct fcx {
 					 * they go again on a new one */
 	struct outq	 q;		/* request bytes it has not taken yet */
 	struct fcgi_reader rd;
-	size_t		 inoff, inlen;	/* records in in not yet taken */
+	size_t		 inoff, inlen;	/* records in x->in not yet taken */
 	unsigned char	*in;		/* FCGI_READ_BYTES, made on first use */
 };
 
@@ -246,7 +246,7 @@ struct conn {
 	struct outq	 pend;		/* output the client has not taken yet */
 	uint64_t	 sent;		/* body bytes, for the log */
 	struct prog	*p;
-	struct fcl	*b;		/* its request's FastCGI connection */
+	struct fcl	*b;		/* its request to the FastCGI responder */
 	struct conn	*qnext;		/* the queue for a program slot */
 	struct conninfo	 ci;
 };
@@ -1264,9 +1264,10 @@ start_queued(void)
 
 /*
  * With -F or -f, a complete request goes to a FastCGI responder instead
- * of a new process: over one of -c connections to it, kept open
- * (FCGI_KEEP_CONN), as FCGI_BEGIN_REQUEST, FCGI_PARAMS (the environment
- * build_env() makes for a program, and SCRIPT_FILENAME) and FCGI_STDIN;
+ * of a new process: over a connection kept open (FCGI_KEEP_CONN), one
+ * for all requests when it multiplexes, else one of -c, as
+ * FCGI_BEGIN_REQUEST, FCGI_PARAMS (the environment build_env() makes for
+ * a program, and SCRIPT_FILENAME) and FCGI_STDIN;
  * its FCGI_STDOUT is relayed as a program's output is (relay_take), its
  * FCGI_STDERR logged. With -F serve runs the responder itself, on a
  * listening socket of its own that serve keeps open too, so requests wait
